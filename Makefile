@@ -1,0 +1,35 @@
+# webmill: the two commands are `make demo` and `make test`; each sets itself up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast bench clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# the CPU build of torch lies on these machines' disk; an unpinned torch pulls GBs of CUDA wheels
+	@$(PIP) install -q --disable-pip-version-check torch==2.13.0 2>/dev/null || echo "torch 2.13.0 not available locally; pip will pick a torch"
+	$(PIP) install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@bash scripts/ensure-chromium.sh
+
+demo: setup
+	$(VENV)/bin/webmill demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PIP) install -q --disable-pip-version-check -e '.[bench]'
+	$(PY) bench/shard_write.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""webmill.crawl stage."""

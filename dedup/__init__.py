@@ -1,0 +1,1 @@
+"""webmill.dedup stage."""

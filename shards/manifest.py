@@ -1,0 +1,140 @@
+"""Commit records and the dataset manifest.
+
+A dataset is a folder of Parquet parts. Work is committed per *unit* (one input
+file, one crawl worker, one bucket): when all parts of a unit are renamed into
+place, a commit record ``_commits/<unit>.json`` is written atomically. Commit
+records are the source of truth; ``_manifest.json`` is their consolidated view
+(parts, rows, bytes, sha256, fingerprints, summed stats), rewritten atomically
+by ``Manifest.write``. Parts without a commit record are invisible to readers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+from webmill.errors import CorruptPartError
+from webmill.shards.root import CorpusRoot
+
+COMMITS = "_commits"
+MANIFEST = "_manifest.json"  # "_" so pyarrow, Spark and HF datasets skip it when reading the folder
+
+
+def unit_slug(unit: str) -> str:
+    """A file-name-safe, unique name for a unit."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", unit)[-48:].strip("._") or "unit"
+    return f"{clean}-{hashlib.sha1(unit.encode()).hexdigest()[:10]}"
+
+
+def merge_stats(into: dict, add: dict) -> dict:
+    """Sum numbers, merge nested dicts, keep the last value of anything else."""
+    for k, v in add.items():
+        if isinstance(v, bool):
+            into[k] = v
+        elif isinstance(v, (int, float)):
+            into[k] = into.get(k, 0) + v
+        elif isinstance(v, dict):
+            into[k] = merge_stats(dict(into.get(k) or {}), v)
+        else:
+            into[k] = v
+    return into
+
+
+@dataclass
+class UnitRecord:
+    unit: str
+    parts: list[dict]
+    fingerprint: str | None = None
+    stats: dict = field(default_factory=dict)
+    committed_at: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(p["rows"] for p in self.parts)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p["bytes"] for p in self.parts)
+
+
+class Manifest:
+    """The committed state of one dataset under a corpus root."""
+
+    def __init__(self, root: CorpusRoot, dataset: str, units: dict[str, UnitRecord]):
+        self.root = root
+        self.dataset = dataset
+        self.units = units
+
+    @classmethod
+    def load(cls, root: CorpusRoot, dataset: str) -> "Manifest":
+        units = {}
+        for name in root.listdir(dataset, COMMITS):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            raw = root.read_bytes(dataset, COMMITS, name)
+            try:
+                rec = UnitRecord(**json.loads(raw))
+            except (ValueError, TypeError) as e:
+                raise CorruptPartError(f"{root.display(dataset, COMMITS, name)}: corrupt commit record ({e})") from None
+            units[rec.unit] = rec
+        return cls(root, dataset, units)
+
+    @staticmethod
+    def commit_unit(root: CorpusRoot, dataset: str, record: UnitRecord) -> None:
+        record.committed_at = record.committed_at or time.time()
+        data = json.dumps(record.__dict__, sort_keys=True).encode()
+        root.write_bytes_atomic(data, dataset, COMMITS, unit_slug(record.unit) + ".json")
+
+    @staticmethod
+    def uncommit_unit(root: CorpusRoot, dataset: str, unit: str) -> None:
+        root.delete(dataset, COMMITS, unit_slug(unit) + ".json")
+
+    # views ---------------------------------------------------------------
+    @property
+    def parts(self) -> list[dict]:
+        return sorted((p for u in self.units.values() for p in u.parts), key=lambda p: p["path"])
+
+    @property
+    def rows(self) -> int:
+        return sum(u.rows for u in self.units.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(u.bytes for u in self.units.values())
+
+    @property
+    def stats(self) -> dict:
+        out: dict = {}
+        for u in sorted(self.units.values(), key=lambda u: u.unit):
+            merge_stats(out, u.stats)
+        return out
+
+    def to_dict(self, **extra) -> dict:
+        return {
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "parts": self.parts,
+            "units": {u.unit: {"fingerprint": u.fingerprint, "rows": u.rows, "parts": len(u.parts)}
+                      for u in sorted(self.units.values(), key=lambda u: u.unit)},
+            "stats": self.stats,
+            **extra,
+        }
+
+    def write(self, **extra) -> dict:
+        """Consolidate the commit records into ``_manifest.json`` (atomic)."""
+        doc = self.to_dict(updated_at=time.time(), **extra)
+        self.root.write_bytes_atomic(json.dumps(doc, indent=1, sort_keys=True).encode(), self.dataset, MANIFEST)
+        return doc
+
+    @staticmethod
+    def read_json(root: CorpusRoot, dataset: str) -> dict | None:
+        """The consolidated manifest, or None where none was written."""
+        if not root.exists(dataset, MANIFEST):
+            return None
+        try:
+            return json.loads(root.read_bytes(dataset, MANIFEST))
+        except ValueError as e:
+            raise CorruptPartError(f"{root.display(dataset, MANIFEST)}: corrupt manifest ({e})") from None

@@ -1,0 +1,132 @@
+"""The corpus root: one local path or URI that pyarrow.fs understands.
+
+Every read and write of a stage goes through a CorpusRoot, so the same code runs
+on a local disk, S3, GCS or HDFS. Paths handed around are relative to the root.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+
+import pyarrow.fs as pafs
+
+from webmill.errors import RootError
+
+
+class CorpusRoot:
+    def __init__(self, fs: pafs.FileSystem, base: str, uri: str | None = None):
+        self.fs = fs
+        self.base = base.rstrip("/") or "/"
+        self.uri = uri or base
+
+    @classmethod
+    def open(cls, root: "str | os.PathLike | CorpusRoot", *, create: bool = True, writable: bool = True) -> "CorpusRoot":
+        """Resolve ``root`` (path, URI, or an existing CorpusRoot) and check it can be used."""
+        if isinstance(root, CorpusRoot):
+            return root
+        uri = os.fspath(root)
+        try:
+            if "://" in uri:
+                fs, base = pafs.FileSystem.from_uri(uri)
+            else:
+                fs, base = pafs.LocalFileSystem(), os.path.abspath(uri)
+        except Exception as e:  # pyarrow raises several types for a bad URI
+            raise RootError(f"corpus root {uri}: cannot open ({e})") from None
+        self = cls(fs, base, uri)
+        self._check(create=create, writable=writable)
+        return self
+
+    @classmethod
+    def from_filesystem(cls, fs: pafs.FileSystem, base: str = "", *, create: bool = True) -> "CorpusRoot":
+        self = cls(fs, base, f"{fs.type_name}:{base or '/'}")
+        self._check(create=create, writable=True)
+        return self
+
+    def _check(self, *, create: bool, writable: bool) -> None:
+        try:
+            info = self.fs.get_file_info(self.base)
+        except Exception as e:
+            raise RootError(f"corpus root {self.uri}: unreachable ({e})") from None
+        if info.type == pafs.FileType.File:
+            raise RootError(f"corpus root {self.uri}: is a file, not a directory")
+        if info.type == pafs.FileType.NotFound:
+            if not create:
+                raise RootError(f"corpus root {self.uri}: does not exist")
+            try:
+                self.fs.create_dir(self.base, recursive=True)
+            except Exception as e:
+                raise RootError(f"corpus root {self.uri}: cannot create ({_short(e)})") from None
+        if writable:
+            probe = self.path(f".webmill-probe-{uuid.uuid4().hex}")
+            try:
+                with self.fs.open_output_stream(probe) as f:
+                    f.write(b"ok")
+                self.fs.delete_file(probe)
+            except Exception as e:
+                raise RootError(f"corpus root {self.uri}: not writable ({_short(e)})") from None
+
+    # paths -------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        """Absolute path inside the filesystem for a path relative to the root."""
+        rel = posixpath.join(*parts) if parts else ""
+        return posixpath.join(self.base, rel) if rel else self.base
+
+    def local_path(self, *parts: str) -> str | None:
+        """A real local file path, where the root is on a local disk (SQLite needs one)."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return self.path(*parts)
+        return None
+
+    def display(self, *parts: str) -> str:
+        rel = posixpath.join(*parts) if parts else ""
+        if "://" in self.uri:
+            return self.uri.rstrip("/") + ("/" + rel if rel else "")
+        return self.path(*parts)
+
+    # small-file operations ---------------------------------------------
+    def exists(self, *parts: str) -> bool:
+        return self.fs.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
+
+    def is_dir(self, *parts: str) -> bool:
+        return self.fs.get_file_info(self.path(*parts)).type == pafs.FileType.Directory
+
+    def makedirs(self, *parts: str) -> None:
+        self.fs.create_dir(self.path(*parts), recursive=True)
+
+    def listdir(self, *parts: str) -> list[str]:
+        """Names directly inside a directory of the root; empty when it does not exist."""
+        sel = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=False)
+        return sorted(posixpath.basename(i.path) for i in self.fs.get_file_info(sel))
+
+    def read_bytes(self, *parts: str) -> bytes:
+        with self.fs.open_input_stream(self.path(*parts)) as f:
+            return f.read()
+
+    def write_bytes_atomic(self, data: bytes, *parts: str) -> None:
+        """Write to a temporary name beside the target, then rename into place."""
+        target = self.path(*parts)
+        self.fs.create_dir(posixpath.dirname(target), recursive=True)
+        tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        self.fs.move(tmp, target)
+
+    def delete(self, *parts: str) -> None:
+        p = self.path(*parts)
+        info = self.fs.get_file_info(p)
+        if info.type == pafs.FileType.Directory:
+            self.fs.delete_dir(p)
+        elif info.type == pafs.FileType.File:
+            self.fs.delete_file(p)
+
+    def __reduce__(self):
+        # FileSystem objects pickle; keep the root cheap to send to Ray workers.
+        return (CorpusRoot, (self.fs, self.base, self.uri))
+
+    def __repr__(self) -> str:
+        return f"CorpusRoot({self.uri!r})"
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from faultserver import fault_server  # noqa: E402
+
+from webmill.serve import find_corpora  # noqa: E402
+
+CORPORA = find_corpora()
+
+
+def corpus_dir(name: str) -> Path:
+    """A real website from ../shared/corpora, or skip with the reason."""
+    if CORPORA is None or not (CORPORA / name).is_dir():
+        pytest.skip(f"../shared/corpora/{name} is not present beside this checkout")
+    return CORPORA / name
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    if CORPORA is None:
+        pytest.skip("../shared/corpora is not present beside this checkout")
+    return CORPORA
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded Ray for the whole session (started through webmill's runtime)."""
+    from webmill.runtime import ensure_ray
+
+    ray = ensure_ray(None, num_cpus=2)
+    yield ray
+
+
+@pytest.fixture
+def site(corpora):
+    """The real corpora served on 127.0.0.1, plus the /_fault/ routes."""
+    with fault_server(corpora) as server:
+        yield server
+
+
+@pytest.fixture
+def fault_site(tmp_path):
+    """Only the /_fault/ routes (and an empty folder) on 127.0.0.1."""
+    (tmp_path / "index.html").write_text("<html><body><a href='/_fault/status/404'>x</a></body></html>")
+    with fault_server(tmp_path) as server:
+        yield server

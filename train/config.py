@@ -1,0 +1,35 @@
+"""The ``[train]`` table: tokenizer and trainer settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webmill.settings import field
+
+PRESETS = ("tiny", "small", "medium")
+
+
+@dataclass
+class TrainConfig:
+    preset: str = field("tiny", "model size", choices=PRESETS)
+    vocab_size: int = field(8192, "tokenizer vocabulary", min=260, max=1 << 20)
+    tokenizer_max_chars: int = field(20_000_000, "characters sampled to train the tokenizer", min=1000)
+    tokenizer_doc_cap: int = field(10_000, "characters taken from one document", min=100)
+    seq_len: int = field(256, "tokens per training row", min=8)
+    batch_tokens: int = field(8192, "tokens per optimizer step", min=8)
+    micro_batch: int = field(8, "rows per forward pass", min=1)
+    max_steps: int = field(200, "optimizer steps", min=1)
+    max_tokens: int = field(0, "stop after this many tokens (0 = max_steps decides)", min=0)
+    lr: float = field(3e-3, "peak learning rate", min=0.0)
+    min_lr_ratio: float = field(0.1, "final learning rate / peak", min=0.0, max=1.0)
+    warmup: int = field(20, "warmup steps", min=0)
+    weight_decay: float = field(0.1, "AdamW weight decay", min=0.0)
+    grad_clip: float = field(1.0, "gradient-norm clip (0 = off)", min=0.0)
+    eval_every: int = field(50, "steps between validation passes", min=1)
+    eval_batches: int = field(8, "batches per validation pass", min=1)
+    checkpoint_every: int = field(100, "steps between checkpoints", min=1)
+    workers: int = field(1, "data-parallel workers (Ray Train) ; 1 = in-process", min=1)
+    gpus_per_worker: float = field(0.0, "GPUs per Ray Train worker", min=0.0)
+    device: str = field("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
+    compile: bool = field(False, "torch.compile the model")
+    seed: int = field(1337, "random seed", min=0)
+    val_fraction: float = field(0.02, "documents held out (by id hash) when shards have no validation split", min=0.0, max=0.5)

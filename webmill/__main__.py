@@ -1,0 +1,3 @@
+from webmill.cli import main
+
+main()

@@ -1,0 +1,93 @@
+"""The one place that starts or joins Ray.
+
+No address: an embedded local Ray sized to this machine (quiet, no dashboard),
+started once per process. With ``--ray-address`` / ``RAY_ADDRESS``: join that
+cluster. Stages call ``ensure_ray(ctx)`` and never ``ray.init`` themselves.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from webmill.errors import UserError
+
+_started_address: str | None = None
+
+
+def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashboard: bool = False, quiet: bool = True):
+    """Start (or join) Ray once; return the ``ray`` module."""
+    global _started_address
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    # Ray reads these when it is imported, so they are set first.
+    if address is None or _is_loopback(address):
+        # Keep a one-machine Ray on 127.0.0.1 instead of the first interface's address.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if address and "RAY_AUTH_MODE" not in os.environ and _has_auth_token():
+        os.environ["RAY_AUTH_MODE"] = "token"  # clusters from `ray start` require the token
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    level = logging.WARNING if quiet else logging.INFO
+    if address:
+        _check_reachable(address)
+    try:
+        if address:
+            ray.init(address=address, logging_level=level, log_to_driver=not quiet)
+        else:
+            ray.init(
+                address="local",
+                num_cpus=num_cpus or os.cpu_count(),
+                include_dashboard=dashboard,
+                logging_level=level,
+                log_to_driver=not quiet,
+                configure_logging=True,
+            )
+    except ConnectionError as e:
+        raise UserError(f"ray address {address}: cannot connect ({str(e).splitlines()[0]})") from None
+    _started_address = address or "local"
+    return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes of Ray's retries, when nothing listens at host:port."""
+    import socket
+
+    if "://" in address or ":" not in address:
+        return  # "auto", "ray://…": Ray resolves these itself
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise UserError(f"ray address {address}: cannot connect ({e})") from None
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _has_auth_token() -> bool:
+    from pathlib import Path
+
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(
+        os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).exists()
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def shutdown_ray() -> None:
+    global _started_address
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    _started_address = None
