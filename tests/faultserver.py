@@ -13,6 +13,7 @@ Routes under ``/_fault/``:
   gzip                     a gzip-encoded page
   links                    a page linking to private/loopback/file URLs
   headers/<name>/<value>   a page with that response header
+  link-to?u=<url>          a page linking to that URL
 """
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ PAGE = "<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{body}
 
 
 class FaultHandler(QuietHandler):
+    requested: list[str] = []  # every path asked for, across servers (tests read it)
+
     def do_GET(self):
+        FaultHandler.requested.append(self.path)
         path = urllib.parse.urlsplit(self.path).path
         if not path.startswith("/_fault/"):
             return super().do_GET()
@@ -131,6 +135,10 @@ class FaultHandler(QuietHandler):
         body = ("<a href='http://10.0.0.1/secret'>private</a> <a href='file:///etc/passwd'>file</a> "
                 "<a href='http://169.254.169.254/latest/meta-data/'>metadata</a> <a href='/index.html'>home</a>")
         self._page(200, self._html("links out", body))
+
+    def fault_link_to(self, *rest):
+        target = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("u", ["/"])[0]
+        self._page(200, self._html("a link out", f"<a href='{target}'>elsewhere</a> " + "Words to keep. " * 30))
 
     def fault_headers(self, name, value):
         self._page(200, self._html(f"header {name}", "Some text. " * 30), headers={name: urllib.parse.unquote(value)})

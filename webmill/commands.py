@@ -36,5 +36,7 @@ def register(cli: click.Group) -> None:
 
 
 def _built_commands() -> dict[str, click.Command]:
-    out: dict[str, click.Command] = {}
+    from webmill.crawl.cli import crawl, scheduler
+
+    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler}
     return out

@@ -32,6 +32,8 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashb
     if ray.is_initialized():
         return ray
     level = logging.WARNING if quiet else logging.INFO
+    if quiet:  # the token-auth notice on every start says nothing a user must act on
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address:
         _check_reachable(address)
     try:

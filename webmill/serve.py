@@ -14,6 +14,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # no per-request lines on stderr
         pass
 
+    def list_directory(self, path):  # a static site has no generated index pages
+        self.send_error(404, "Not Found")
+        return None
+
 
 class SiteServer:
     """A threaded static server on an ephemeral loopback port.

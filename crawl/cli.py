@@ -1,0 +1,249 @@
+"""``webmill crawl …`` and ``webmill scheduler``: a user's first daily verb."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+
+import click
+
+from webmill.cli import finish, json_option, pass_ctx
+from webmill.config import load_config
+from webmill.settings import override
+
+
+def _spec(ctx, spec_file: str | None, **flags) -> dict:
+    from webmill.crawl.run import spec_dict
+
+    cfg = load_config(spec_file).crawl if spec_file else ctx.config.crawl
+    cfg = override(cfg, section="crawl", **flags)
+    return spec_dict(cfg, base_dir=os.path.dirname(os.path.abspath(spec_file)) if spec_file else None)
+
+
+def _when(ts) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _progress_printer(ctx):
+    """A live line on stderr: pages, pages/s, bytes, errors."""
+    if ctx.verbosity < 0:
+        return None, lambda: None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status("crawling…")
+    status.start()
+
+    def show(p: dict, elapsed: float) -> None:
+        c = p["counts"]
+        stored = c.get("stored", 0)
+        errors = sum(v for k, v in c.items() if k not in ("stored", "handoff", "not_modified", "sitemap"))
+        status.update(f"crawling: {stored:,} pages stored, {stored / max(elapsed, 1e-9):,.1f} pages/s, "
+                      f"{p['bytes'] / 1e6:,.1f} MB, {errors:,} not stored, {elapsed:,.0f}s")
+
+    return show, status.stop
+
+
+def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog) -> dict:
+    from webmill.crawl.run import CrawlCancelled, run_crawl
+
+    root = ctx.root()
+    ray = ctx.ray()
+    catalog.set_state(crawl_id, "running", started=time.time())
+    show, stop = _progress_printer(ctx)
+    try:
+        summary = run_crawl(root, ray, crawl_id, spec, catalog=catalog, on_progress=show)
+    except CrawlCancelled:
+        stop()
+        catalog.set_state(crawl_id, "cancelled", ended=time.time())
+        raise click.ClickException(f"crawl {crawl_id} was cancelled")
+    except BaseException as e:
+        stop()
+        catalog.set_state(crawl_id, "failed", ended=time.time(), error=str(e).splitlines()[0][:500] if str(e) else type(e).__name__)
+        raise
+    stop()
+    catalog.set_state(crawl_id, "done", ended=time.time(), counts=summary["outcomes"])
+    o = summary["outcomes"]
+    lines = [f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "
+             f"attempted in {summary['seconds']:.1f}s ({summary['pages_stored'] / max(summary['seconds'], 1e-9):.1f} pages/s)",
+             "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(o.items(), key=lambda kv: -kv[1])),
+             f"  WARC: {root.display('crawl', crawl_id, 'warc')} ({len(summary['warc_files'])} files)",
+             f"  log:  {root.display(summary['log'])}"]
+    finish(as_json, summary, lines)
+    return summary
+
+
+def crawl_options(f):
+    for opt in reversed([
+        click.option("--workers", type=int, default=None, help="Ray tasks (hosts are split among them)"),
+        click.option("--max-pages", type=int, default=None),
+        click.option("--max-depth", type=int, default=None),
+        click.option("--allow-private-networks", is_flag=True, default=None,
+                     help="allow hosts on loopback/private addresses (e.g. a site served on 127.0.0.1)"),
+    ]):
+        f = opt(f)
+    return f
+
+
+@click.group("crawl")
+def crawl():
+    """Schedule and run crawls: seeds → WARC files + a crawl log, in the corpus root."""
+
+
+@crawl.command("run")
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
+@crawl_options
+@json_option
+@pass_ctx
+def crawl_run(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
+    """Crawl now, in the foreground, with progress (SPEC_FILE: TOML with a [crawl] table)."""
+    from webmill.crawl.catalog import Catalog
+    from webmill.crawl.warc import new_crawl_id
+
+    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
+                 allow_private_networks=allow_private_networks)
+    catalog = Catalog.open(ctx.root())
+    crawl_id = new_crawl_id()
+    catalog.add_job(crawl_id, spec, state="running")
+    ctx.say(f"crawl {crawl_id}: {len(spec['seeds'])} seeds, {spec['workers']} worker(s)")
+    execute(ctx, crawl_id, spec, as_json, catalog)
+
+
+@crawl.command("resume")
+@click.argument("crawl_id")
+@json_option
+@pass_ctx
+def crawl_resume(ctx, crawl_id, as_json):
+    """Continue a crawl that was killed or failed: nothing stored is fetched again."""
+    from webmill.crawl.catalog import Catalog
+
+    catalog = Catalog.open(ctx.root())
+    job = catalog.job(crawl_id)
+    execute(ctx, crawl_id, job["spec"], as_json, catalog)
+
+
+@crawl.command("submit")
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@crawl_options
+@json_option
+@pass_ctx
+def crawl_submit(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
+    """Queue a crawl for the scheduler."""
+    from webmill.crawl.catalog import Catalog
+    from webmill.crawl.warc import new_crawl_id
+
+    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
+                 allow_private_networks=allow_private_networks)
+    crawl_id = new_crawl_id()
+    Catalog.open(ctx.root()).add_job(crawl_id, spec, state="queued")
+    finish(as_json, {"crawl_id": crawl_id, "state": "queued"}, [f"crawl {crawl_id}: queued"])
+
+
+@crawl.command("schedule")
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--every", default=None, help="period, e.g. 7d, 12h (default: [crawl] recrawl_every)")
+@crawl_options
+@json_option
+@pass_ctx
+def crawl_schedule(ctx, spec_file, every, workers, max_pages, max_depth, allow_private_networks, as_json):
+    """Crawl SPEC_FILE now and then every period (the scheduler launches it)."""
+    from webmill.crawl.catalog import Catalog, parse_period
+    from webmill.errors import UserError
+
+    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
+                 allow_private_networks=allow_private_networks)
+    period = every or spec.get("recrawl_every")
+    if not period:
+        raise UserError("crawl schedule: give --every or set [crawl] recrawl_every")
+    seconds = parse_period(period)
+    sid = Catalog.open(ctx.root()).add_schedule(spec, seconds)
+    finish(as_json, {"schedule_id": sid, "every_s": seconds}, [f"schedule {sid}: every {period}, first run due now"])
+
+
+@crawl.command("list")
+@json_option
+@pass_ctx
+def crawl_list(ctx, as_json):
+    """Crawl jobs and schedules."""
+    from webmill.crawl.catalog import Catalog
+
+    cat = Catalog.open(ctx.root(create=False))
+    jobs, scheds = cat.jobs(), cat.schedules()
+    lines = [f"{'id':28} {'state':10} {'created':20} {'stored':>8}"]
+    lines += [f"{j['id']:28} {j['state']:10} {_when(j['created']):20} {j['counts'].get('stored', 0):>8,}" for j in jobs]
+    lines += [f"schedule {s['id']}: every {s['every_s']:.0f}s, next due {_when(s['next_due'])}, seeds {s['spec']['seeds'][:3]}"
+              for s in scheds]
+    finish(as_json, {"jobs": [{k: j[k] for k in ("id", "state", "created", "started", "ended", "counts")} for j in jobs],
+                     "schedules": [{k: s[k] for k in ("id", "every_s", "next_due")} for s in scheds]}, lines)
+
+
+@crawl.command("status")
+@click.argument("crawl_id")
+@json_option
+@pass_ctx
+def crawl_status(ctx, crawl_id, as_json):
+    """State, counts by outcome, start and end of one crawl."""
+    from webmill.crawl.catalog import Catalog
+
+    j = Catalog.open(ctx.root(create=False)).job(crawl_id)
+    lines = [f"crawl {j['id']}: {j['state']}", f"  created {_when(j['created'])}, started {_when(j['started'])}, "
+             f"ended {_when(j['ended'])}", "  outcomes: " + (", ".join(f"{k} {v:,}" for k, v in j["counts"].items()) or "-")]
+    if j.get("error"):
+        lines.append(f"  error: {j['error']}")
+    finish(as_json, {k: j[k] for k in ("id", "state", "created", "started", "ended", "counts", "error")}, lines)
+
+
+@crawl.command("cancel")
+@click.argument("crawl_id")
+@json_option
+@pass_ctx
+def crawl_cancel(ctx, crawl_id, as_json):
+    """Cancel a queued or running crawl."""
+    from webmill.crawl.catalog import Catalog
+
+    cat = Catalog.open(ctx.root(create=False))
+    j = cat.job(crawl_id)
+    if j["state"] in ("done", "failed", "cancelled"):
+        finish(as_json, {"id": crawl_id, "state": j["state"]}, [f"crawl {crawl_id}: already {j['state']}"])
+        return
+    cat.set_state(crawl_id, "cancelled", ended=time.time())
+    finish(as_json, {"id": crawl_id, "state": "cancelled"}, [f"crawl {crawl_id}: cancelled"])
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="run what is due, then exit (for cron)")
+@click.option("--interval", type=float, default=30.0, show_default=True, help="seconds between checks")
+@json_option
+@pass_ctx
+def scheduler(ctx, once, interval, as_json):
+    """Launch due and queued crawl jobs on the Ray cluster."""
+    from webmill.crawl.catalog import Catalog
+    from webmill.crawl.warc import new_crawl_id
+
+    cat = Catalog.open(ctx.root())
+    ran: list[dict] = []
+    while True:
+        now = time.time()
+        for s in cat.due_schedules(now):
+            cat.add_job(new_crawl_id(), s["spec"], state="queued", schedule_id=s["id"])
+            cat.advance_schedule(s["id"], now)
+        for j in cat.jobs("queued"):
+            ctx.say(f"scheduler: starting crawl {j['id']}")
+            try:
+                summary = execute(ctx, j["id"], j["spec"], False, cat) if not as_json else _quiet(ctx, j, cat)
+                ran.append({"id": j["id"], "state": "done", "pages_stored": summary["pages_stored"]})
+            except click.ClickException as e:
+                ran.append({"id": j["id"], "state": "cancelled", "error": e.message})
+        if once:
+            break
+        time.sleep(interval)
+    finish(as_json, {"ran": ran}, [f"scheduler: ran {len(ran)} crawl(s)"])
+
+
+def _quiet(ctx, job, cat):
+    from webmill.crawl.run import run_crawl
+
+    cat.set_state(job["id"], "running", started=time.time())
+    summary = run_crawl(ctx.root(), ctx.ray(), job["id"], job["spec"], catalog=cat)
+    cat.set_state(job["id"], "done", ended=time.time(), counts=summary["outcomes"])
+    return summary

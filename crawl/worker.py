@@ -1,0 +1,236 @@
+"""One crawl worker: a scrapy process that crawls the hosts it owns.
+
+Run as ``python -m webmill.crawl.worker JOB.json`` (Twisted's reactor cannot be
+restarted, so every worker gets its own process). The worker's durable state is
+what it wrote: its WARC files (pages stored) and its event file (every other
+outcome, and links handed to the workers that own other hosts). Started again
+after a crash, it repairs a torn WARC, rebuilds its frontier from the stored
+pages, and fetches nothing twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from datetime import datetime, timezone
+from urllib.parse import urljoin
+
+from webmill.crawl.spider import canonical, host_of
+from webmill.crawl.warc import OPEN_SUFFIX, RollingWarcWriter, iter_responses, repair
+
+
+def owner_of(host: str, workers: int) -> int:
+    return zlib.crc32(host.encode()) % workers
+
+
+class WorkerState:
+    """Paths and recovered state of worker k of a crawl."""
+
+    def __init__(self, job: dict):
+        self.job = job
+        self.k = job["worker"]
+        self.crawl_dir = job["crawl_dir"]
+        self.warc_dir = os.path.join(self.crawl_dir, "warc")
+        self.events_path = os.path.join(self.crawl_dir, "state", f"worker-{self.k:04d}.jsonl")
+        self.prefix = f"{job['crawl_id']}-w{self.k:04d}"
+        os.makedirs(os.path.dirname(self.events_path), exist_ok=True)
+        os.makedirs(self.warc_dir, exist_ok=True)
+
+    def repair_open_warcs(self) -> list[dict]:
+        fixed = []
+        for name in sorted(os.listdir(self.warc_dir)):
+            if name.startswith(self.prefix) and name.endswith(OPEN_SUFFIX):
+                kept, cut = repair(os.path.join(self.warc_dir, name))
+                fixed.append({"file": name, "records_kept": kept, "bytes_cut": cut})
+        return fixed
+
+    def warc_files(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.warc_dir) if n.startswith(self.prefix) and n.endswith(".warc.gz"))
+
+    def events(self) -> list[dict]:
+        out = []
+        if os.path.exists(self.events_path):
+            with open(self.events_path, "rb") as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass  # the torn last line of a killed worker
+        return out
+
+
+def recover(state: WorkerState, with_links: bool):
+    """(seen urls, stored count per host, frontier of links from stored pages)."""
+    seen: set[str] = set()
+    stored: dict[str, int] = {}
+    frontier: list[dict] = []
+    for name in state.warc_files():
+        for record, body, _, _ in iter_responses(os.path.join(state.warc_dir, name)):
+            h = record.rec_headers
+            url = h.get_header("WARC-Webmill-Requested-URI") or h.get_header("WARC-Target-URI")
+            seen.add(url)
+            seen.add(canonical(h.get_header("WARC-Target-URI")))
+            stored[host_of(url)] = stored.get(host_of(url), 0) + 1
+            if with_links:
+                depth = int(h.get_header("WARC-Webmill-Depth") or 0)
+                frontier.extend({"url": link, "depth": depth + 1, "referrer": url}
+                                for link in _links(h.get_header("WARC-Target-URI"), body))
+    for ev in state.events():
+        if ev.get("url"):
+            seen.add(ev["url"])
+    return seen, stored, frontier
+
+
+def _links(base: str, body: bytes) -> list[str]:
+    import lxml.html
+
+    try:
+        tree = lxml.html.fromstring(body)
+    except Exception:
+        return []
+    return [urljoin(base, href.strip()) for href in tree.xpath("//a/@href")]
+
+
+def scrapy_settings(spec: dict) -> dict:
+    s = {
+        "ROBOTSTXT_OBEY": spec["obey_robots"],
+        "USER_AGENT": spec["user_agent"],
+        "CONCURRENT_REQUESTS": spec["concurrency"],
+        "CONCURRENT_REQUESTS_PER_DOMAIN": spec["concurrency_per_host"],
+        "DOWNLOAD_DELAY": spec["download_delay"],
+        "AUTOTHROTTLE_ENABLED": spec["autothrottle"],
+        "DEPTH_LIMIT": spec["max_depth"] + 1,
+        "DOWNLOAD_MAXSIZE": spec["max_response_bytes"],
+        "DOWNLOAD_WARNSIZE": 0,
+        "DOWNLOAD_TIMEOUT": spec["timeout"],
+        "RETRY_ENABLED": spec["retries"] > 0,
+        "RETRY_TIMES": spec["retries"],
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "REDIRECT_MAX_TIMES": spec["max_redirects"],
+        "HTTPERROR_ALLOW_ALL": True,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "ERROR",
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        "WEBMILL_ALLOW_PRIVATE_NETWORKS": spec["allow_private_networks"],
+        "DOWNLOADER_MIDDLEWARES": {
+            "webmill.crawl.safety.NetworkGuardMiddleware": 50,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "webmill.crawl.middlewares.BackoffRetryMiddleware": 550,
+            "webmill.crawl.middlewares.BackoffDelayMiddleware": 560,
+        },
+    }
+    if not spec["allow_private_networks"]:
+        s["DNS_RESOLVER"] = "webmill.crawl.safety.PublicOnlyResolver"
+    return s
+
+
+class Recorder:
+    """Writes stored pages to WARC and every other outcome to the event file."""
+
+    def __init__(self, state: WorkerState, spec: dict):
+        self.state = state
+        self.warc = RollingWarcWriter(state.warc_dir, state.prefix, spec["warc_max_bytes"])
+        self.events = open(state.events_path, "ab")
+        self.counts: dict[str, int] = {}
+        self.progress_every = 2.0
+        self._last = time.time()
+        self._bytes = 0
+
+    def __call__(self, item: dict) -> None:
+        kind = item.pop("kind")
+        if kind == "stored":
+            response = item.pop("response")
+            headers = item.pop("headers")
+            req = response.request
+            req_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, vs in req.headers.items() for v in vs]
+            extra = {"WARC-Webmill-Requested-URI": item["url"], "WARC-Webmill-Depth": str(item["depth"])}
+            if item.get("referrer"):
+                extra["WARC-Webmill-Referrer"] = item["referrer"]
+            self.warc.write(response.url, status=response.status, reason=_reason(response.status), headers=headers,
+                            body=response.body, request_headers=req_headers, method=req.method,
+                            ip=str(response.ip_address) if response.ip_address else None,
+                            fetched_at=datetime.now(timezone.utc), extra=extra)
+            outcome = "stored"
+            self._bytes += len(response.body)
+        else:
+            item["fetched_at"] = time.time()
+            item["kind"] = kind
+            self.events.write(json.dumps(item, default=str).encode() + b"\n")
+            self.events.flush()
+            outcome = item.get("outcome", kind)
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        now = time.time()
+        if now - self._last >= self.progress_every:
+            self._last = now
+            print(json.dumps({"progress": self.counts, "bytes": self._bytes}), flush=True)
+
+    def close(self) -> None:
+        self.warc.close()
+        self.events.close()
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def run(job: dict) -> dict:
+    from scrapy.crawler import CrawlerProcess
+
+    from webmill.crawl.spider import SiteSpider
+
+    state = WorkerState(job)
+    spec = job["spec"]
+    repaired = state.repair_open_warcs()
+    events = state.events()
+    finished_rounds = {e["round"] for e in events if e.get("kind") == "round_done"}
+    round_ = job["round"]
+    # State from an unfinished run of this round: rebuild the frontier from the stored pages.
+    interrupted = round_ not in finished_rounds and bool(repaired or events or state.warc_files())
+    seen, stored, frontier = recover(state, with_links=interrupted)
+    start = [*job["seeds"], *job["inbox"], *frontier] if round_ not in finished_rounds else []
+
+    workers = job["workers"]
+    recorder = Recorder(state, spec)
+    process = CrawlerProcess(settings=scrapy_settings(spec), install_root_handler=False)
+    t0 = time.time()
+    if start:
+        process.crawl(SiteSpider, job=job, owns=lambda h: owner_of(h, workers) == state.k, record=recorder,
+                      start=start, seen=seen, stored_count=stored)
+        process.start()
+    recorder.close()
+    with open(state.events_path, "ab") as f:
+        f.write(json.dumps({"kind": "round_done", "round": round_}).encode() + b"\n")
+    return {"worker": state.k, "round": round_, "counts": recorder.counts, "repaired": repaired,
+            "seconds": time.time() - t0, "resumed": interrupted}
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    _die_with_parent()
+    summary = run(job)
+    print(json.dumps({"summary": summary}), flush=True)
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent (the Ray task) is gone must not crawl on alone."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+if __name__ == "__main__":
+    main()
