@@ -34,11 +34,14 @@ def ip_literal(host: str) -> str | None:
 class PublicOnlyResolver(CachingThreadedResolver):
     """scrapy's resolver, refusing names that resolve to non-public addresses."""
 
+    refused: set[str] = set()  # Twisted reports a refusal as a failed lookup; this says why
+
     def getHostByName(self, name, timeout=None):
         d = super().getHostByName(name, timeout)
 
         def check(ip):
             if not is_public(ip):
+                PublicOnlyResolver.refused.add(name.lower())
                 raise PrivateNetworkRefused(f"{name} resolves to non-public address {ip}")
             return ip
 

@@ -13,12 +13,9 @@ from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy.exceptions import CloseSpider, IgnoreRequest
-from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import (ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError)
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from w3lib.url import canonicalize_url
 
-from webmill.crawl.safety import PrivateNetworkRefused
+from webmill.crawl.safety import PrivateNetworkRefused, PublicOnlyResolver
 from webmill.crawl.traps import TrapGuard
 
 _META_ROBOTS = re.compile(rb"<meta[^>]+name=[\"']?(?:robots|webmill|ai)[\"']?[^>]*>", re.I)
@@ -216,13 +213,23 @@ def previous_links(cond: dict | None) -> list[str]:
         return []
 
 
+_KINDS = {  # scrapy >= 2.19 raises its own exception types; older ones raise Twisted's
+    "DownloadTimeoutError": "timeout", "TimeoutError": "timeout", "TCPTimedOutError": "timeout",
+    "DownloadConnectionRefusedError": "connection_refused", "ConnectionRefusedError": "connection_refused",
+    "CannotResolveHostError": "dns", "DNSLookupError": "dns",
+    "ResponseDataLossError": "connection_dropped", "ResponseFailed": "connection_dropped",
+    "ResponseNeverReceived": "connection_dropped", "ConnectionLost": "connection_dropped",
+    "ConnectionDone": "connection_dropped", "DownloadFailedError": "connection_dropped",
+    "UnsupportedURLSchemeError": "scheme",
+}
+
+
 def classify_failure(failure) -> str:
+    """The outcome of a request that got no usable response."""
     err = failure.value
-    text = str(err).lower()
+    text = f"{type(err).__name__} {err}".lower()
     if isinstance(err, PrivateNetworkRefused) or "non-public address" in text:
         return "private_network"
-    if failure.check(HttpError):
-        return "http_error"
     if isinstance(err, IgnoreRequest):
         if "robots.txt" in text:
             return "robots"
@@ -231,18 +238,15 @@ def classify_failure(failure) -> str:
         if "scheme" in text:
             return "scheme"
         return "ignored"
-    if "maxsize" in text or "max size" in text or "warnsize" in text:
+    if "max size" in text or "maxsize" in text:
         return "too_large"
-    if failure.check(TimeoutError, TCPTimedOutError) or "timed out" in text or "took longer than" in text:
+    kind = next((_KINDS[c.__name__] for c in type(err).__mro__ if c.__name__ in _KINDS), None)
+    if kind == "dns" and (urlsplit(failure.request.url).hostname or "").lower() in PublicOnlyResolver.refused:
+        return "private_network"
+    if kind:
+        return kind
+    if "took longer than" in text or "timed out" in text:
         return "timeout"
-    if failure.check(ConnectionRefusedError):
-        return "connection_refused"
-    if failure.check(DNSLookupError):
-        return "dns"
-    if failure.check(ResponseFailed, ResponseNeverReceived) or "dataloss" in text or "connection was closed" in text:
-        if "maxsize" in repr(getattr(err, "reasons", "")).lower():
-            return "too_large"
-        return "connection_dropped"
     return "error"
 
 
