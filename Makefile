@@ -30,6 +30,7 @@ test-fast: setup
 bench: setup
 	$(PIP) install -q --disable-pip-version-check -e '.[bench]'
 	$(PY) bench/shard_write.py
+	$(PY) bench/crawl.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

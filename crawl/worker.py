@@ -189,6 +189,7 @@ def run(job: dict) -> dict:
 
     state = WorkerState(job)
     spec = job["spec"]
+    lock = _exclusive(state.events_path + ".lock")  # an older copy of this worker (orphaned by a crash) must be gone
     repaired = state.repair_open_warcs()
     events = state.events()
     finished_rounds = {e["round"] for e in events if e.get("kind") == "round_done"}
@@ -207,10 +208,26 @@ def run(job: dict) -> dict:
                       start=start, seen=seen, stored_count=stored)
         process.start()
     recorder.close()
+    lock.close()
     with open(state.events_path, "ab") as f:
         f.write(json.dumps({"kind": "round_done", "round": round_}).encode() + b"\n")
     return {"worker": state.k, "round": round_, "counts": recorder.counts, "repaired": repaired,
             "seconds": time.time() - t0, "resumed": interrupted}
+
+
+def _exclusive(path: str, wait: float = 120.0):
+    import fcntl
+
+    f = open(path, "a")
+    deadline = time.time() + wait
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.time() > deadline:
+                raise SystemExit(f"crawl worker: {path} is held by another live worker")
+            time.sleep(0.5)
 
 
 def main() -> None:
