@@ -18,6 +18,8 @@ class CleanConfig:
     gopher_quality: bool = field(True, "Gopher quality rules")
     gopher_repetition: bool = field(True, "Gopher repetition rules")
     c4: bool = field(True, "C4 rules")
+    c4_curly_bracket: bool = field(True, "C4: drop documents containing '{' (code)")
+    c4_min_sentences: int = field(5, "C4: fewest sentences", min=0)
     fineweb: bool = field(True, "FineWeb custom rules")
     min_words: int = field(50, "Gopher: fewest words", min=0)
     max_words: int = field(100_000, "Gopher: most words", min=1)

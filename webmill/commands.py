@@ -36,7 +36,8 @@ def register(cli: click.Group) -> None:
 
 
 def _built_commands() -> dict[str, click.Command]:
+    from webmill.clean.cli import clean
     from webmill.crawl.cli import crawl, scheduler
 
-    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler}
+    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean}
     return out

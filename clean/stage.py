@@ -1,0 +1,149 @@
+"""The clean stage on Ray Data: WARC files → documents + exclusions, committed per input unit.
+
+A unit is (WARC file, split k of K): K tasks read the same file and each extracts
+every K-th response, so one large WARC still uses the whole cluster. Units are
+committed through the shard store; a rerun skips committed units.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pyarrow as pa
+
+from webmill.clean.config import CleanConfig
+from webmill.clean.filters import SIGNALS
+from webmill.shards import CorpusRoot, DatasetWriter, Manifest
+from webmill.shards.schema import SOURCE_TYPE, doc_schema
+
+DOCS_SCHEMA = doc_schema({
+    "date": pa.string(), "pii_emails": pa.int32(), "pii_ips": pa.int32(),
+    **{name: pa.float64() for name in SIGNALS},
+})
+
+EXCLUDED_SCHEMA = pa.schema([
+    ("id", pa.string()), ("url", pa.string()), ("host", pa.string()), ("crawl_id", pa.string()),
+    ("fetched_at", pa.timestamp("us", tz="UTC")), ("title", pa.string()), ("lang", pa.string()),
+    ("n_words", pa.int64()), ("drop_reason", pa.string()), ("signal", pa.string()), ("value", pa.float64()),
+    ("source", SOURCE_TYPE),
+])
+
+BATCH = 256
+
+
+def fingerprint(cfg: CleanConfig, splits: int) -> str:
+    return hashlib.sha1(json.dumps({"cfg": cfg.__dict__, "splits": splits}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict:
+    """Extract one (WARC, split) unit and commit its documents and exclusions."""
+    from webmill.clean.extract import process_record
+    from webmill.clean.warcs import iter_records
+
+    inp, k, splits = unit["input"], unit["split"], unit["splits"]
+    name = f"{inp.name}#{k}/{splits}"
+    stats: dict = {"records": 0}
+    kept, dropped = [], []
+    docs_w = DatasetWriter(root, f"clean/{run}/docs", DOCS_SCHEMA, row_group_rows=1024)
+    excl_w = DatasetWriter(root, f"clean/{run}/excluded", EXCLUDED_SCHEMA, row_group_rows=4096)
+    reasons: dict[str, int] = {}
+    langs: dict[str, int] = {}
+    n_kept = bytes_in = bytes_out = 0
+    t0 = time.time()
+    with docs_w.unit(name, unit["fingerprint"]) as docs_out, excl_w.unit(name, unit["fingerprint"]) as excl_out:
+        index = -1
+        for rec in iter_records(inp, stats):
+            index += 1
+            if index % splits != k:
+                continue
+            if "bad" in rec:
+                kind, row = "excluded", {"id": None, "url": rec["url"], "drop_reason": rec["bad"], "source": rec["source"]}
+            else:
+                bytes_in += len(rec["body"])
+                try:
+                    kind, row = process_record(rec, cfg)
+                except Exception as e:  # a page that crashes the extractor is counted, never fatal
+                    kind, row = "excluded", {"id": None, "url": rec["url"], "drop_reason": "extract_error",
+                                             "signal": type(e).__name__, "source": rec["source"]}
+            if kind == "doc":
+                kept.append(row)
+                n_kept += 1
+                bytes_out += len(row["text"].encode())
+                langs[row["lang"]] = langs.get(row["lang"], 0) + 1
+            else:
+                dropped.append(row)
+                reasons[row["drop_reason"]] = reasons.get(row["drop_reason"], 0) + 1
+            if len(kept) >= BATCH:
+                docs_out.write(pa.Table.from_pylist(kept, schema=DOCS_SCHEMA))
+                kept = []
+            if len(dropped) >= BATCH:
+                excl_out.write(pa.Table.from_pylist(dropped, schema=EXCLUDED_SCHEMA))
+                dropped = []
+        if kept:
+            docs_out.write(pa.Table.from_pylist(kept, schema=DOCS_SCHEMA))
+        if dropped:
+            excl_out.write(pa.Table.from_pylist(dropped, schema=EXCLUDED_SCHEMA))
+        mine = {"documents_in": n_kept + sum(reasons.values()), "kept": n_kept, "dropped": reasons,
+                "languages": langs, "bytes_in": bytes_in, "bytes_out": bytes_out}
+        if k == 0:  # file-level counts once per file
+            mine.update({"records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
+                         "not_html": stats.get("not_html", 0)})
+        docs_out.stats.update(mine)
+    return {"unit": name, "seconds": time.time() - t0, **mine}
+
+
+def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
+    """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
+    import ray.data
+
+    from webmill.runtime import cluster_cpus
+
+    cpus = cluster_cpus()
+    splits = max(1, -(-2 * cpus // max(len(inputs), 1))) if inputs else 1
+    fp = fingerprint(cfg, splits)
+    done = Manifest.load(root, f"clean/{run}/docs").units
+    units = [{"input": inp, "split": k, "splits": splits, "fingerprint": fp}
+             for inp in inputs for k in range(splits)]
+    todo = [u for u in units if done.get(f"{u['input'].name}#{u['split']}/{splits}") is None
+            or done[f"{u['input'].name}#{u['split']}/{splits}"].fingerprint != fp]
+    t0 = time.time()
+    results = []
+    if todo:
+        import logging
+        import pickle
+
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # webmill shows its own progress
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        # each row carries its whole task (pickled), so the map function needs no shared state
+        ds = ray.data.from_items([{"task": pickle.dumps((u, root, run, cfg))} for u in todo],
+                                 override_num_blocks=len(todo))
+        ds = ds.map_batches(_clean_batch, batch_size=1, num_cpus=1, batch_format="numpy")
+        for row in ds.iter_rows():
+            results.append(json.loads(row["result"]))
+            if on_progress:
+                on_progress(results, len(todo), time.time() - t0)
+    seconds = time.time() - t0
+    docs = DatasetWriter(root, f"clean/{run}/docs", DOCS_SCHEMA).finalize(stage="clean", fingerprint=fp, inputs=[i.name for i in inputs])
+    excl = DatasetWriter(root, f"clean/{run}/excluded", EXCLUDED_SCHEMA).finalize(stage="clean.excluded")
+    st = docs["stats"]
+    return {
+        "run": run, "inputs": len(inputs), "units": len(units), "units_run": len(todo), "units_skipped": len(units) - len(todo),
+        "records": st.get("records", 0), "documents_in": st.get("documents_in", 0), "kept": docs["rows"],
+        "excluded": excl["rows"], "dropped": st.get("dropped", {}), "languages": st.get("languages", {}),
+        "bytes_in": st.get("bytes_in", 0), "bytes_out": st.get("bytes_out", 0), "warc_truncated": st.get("warc_truncated", 0),
+        "seconds": round(seconds, 2), "docs_per_s": round(sum(r["documents_in"] for r in results) / max(seconds, 1e-9), 1),
+        "docs": f"clean/{run}/docs", "excluded_dataset": f"clean/{run}/excluded",
+    }
+
+
+def _clean_batch(batch: dict) -> dict:
+    """A Ray Data map_batches function: one (WARC, split) unit per row."""
+    import pickle
+
+    import numpy as np
+
+    out = [json.dumps(clean_unit(*pickle.loads(t))) for t in batch["task"]]
+    return {"result": np.array(out, dtype=object)}
