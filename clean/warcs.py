@@ -70,12 +70,16 @@ def uri_inputs(specs: list[str]) -> list[WarcInput]:
 
 def iter_records(inp: WarcInput, stats: dict) -> Iterator[dict]:
     """HTML-bearing response records; bad records are counted in ``stats`` and skipped."""
-    with inp.fs.open_input_stream(inp.path) as raw:
+    size = inp.fs.get_file_info(inp.path).size
+    end = 0
+    with inp.fs.open_input_stream(inp.path, compression=None) as raw:  # records are gzip members: warcio reads them
         it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)
         while True:
             try:
                 record = next(it)
             except StopIteration:
+                if size is not None and end < size and end > 0:
+                    stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # a torn last record
                 return
             except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, Exception) as e:
                 stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
@@ -83,6 +87,8 @@ def iter_records(inp: WarcInput, stats: dict) -> Iterator[dict]:
                 return
             stats["records"] = stats.get("records", 0) + 1
             if record.rec_type != "response":
+                it.read_to_end(record)
+                end = it.get_record_offset() + it.get_record_length()
                 continue
             try:
                 block = record.content_stream().read()
@@ -91,7 +97,11 @@ def iter_records(inp: WarcInput, stats: dict) -> Iterator[dict]:
                 stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
                 return
             offset, length = it.get_record_offset(), it.get_record_length()
+            end = offset + length
             h = record.rec_headers
+            if len(block) < int(h.get_header("Content-Length") or 0):
+                stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # the torn last record
+                return
             url = h.get_header("WARC-Target-URI")
             try:
                 head_end = block.index(b"\r\n\r\n") + 4

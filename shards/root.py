@@ -100,7 +100,7 @@ class CorpusRoot:
         return sorted(posixpath.basename(i.path) for i in self.fs.get_file_info(sel))
 
     def read_bytes(self, *parts: str) -> bytes:
-        with self.fs.open_input_stream(self.path(*parts)) as f:
+        with self.fs.open_input_stream(self.path(*parts), compression=None) as f:
             return f.read()
 
     def write_bytes_atomic(self, data: bytes, *parts: str) -> None:

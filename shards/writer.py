@@ -199,7 +199,7 @@ class UnitWriter:
 
 def _sha256(root: CorpusRoot, path: str) -> str:
     h = hashlib.sha256()
-    with root.fs.open_input_stream(path) as f:
+    with root.fs.open_input_stream(path, compression=None) as f:
         while chunk := f.read(8 * MiB):
             h.update(chunk)
     return h.hexdigest()

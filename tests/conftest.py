@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+for sub in ("", "crawl", "clean"):
+    sys.path.insert(0, str(Path(__file__).parent / sub))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from faultserver import fault_server  # noqa: E402
