@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+from html import unescape
 import signal
 import threading
 from datetime import datetime, timezone
@@ -10,7 +12,7 @@ from urllib.parse import urlsplit
 import xxhash
 
 from webmill.clean.config import CleanConfig
-from webmill.clean.decode import decode_html, looks_binary
+from webmill.clean.decode import decode_html, fix_mojibake, looks_binary
 from webmill.clean.filters import signals_and_verdict
 from webmill.clean.langid import detect
 from webmill.clean.pii import scrub
@@ -37,6 +39,14 @@ def time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def html_title(html: str) -> str | None:
+    m = _TITLE.search(html[:100_000])
+    return " ".join(unescape(m.group(1)).split()) or None if m else None
 
 
 def doc_id(url: str, digest: str | None, body: bytes) -> str:
@@ -76,18 +86,18 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
         import trafilatura
 
         with time_limit(cfg.timeout):
-            result = trafilatura.bare_extraction(
+            # metadata extraction (dates through dateparser) would double the cost; the title is read below
+            text = trafilatura.extract(
                 html, url=url, favor_precision=cfg.favor_precision, include_tables=cfg.include_tables,
-                include_comments=cfg.include_comments, deduplicate=cfg.dedup_lines, with_metadata=True,
-                as_dict=True)
+                include_comments=cfg.include_comments, deduplicate=cfg.dedup_lines) or ""
     except ExtractTimeout:
         return excluded("timeout", "seconds", cfg.timeout)
     except RecursionError:
         return excluded("extract_error", "recursion", None)
     except Exception:
         return excluded("extract_error")
-    text = (result or {}).get("text") or ""
-    title = (result or {}).get("title")
+    title = html_title(html)
+    text = fix_mojibake(text)
     if not text.strip():
         return excluded("no_text", title=title)
     lang, lang_score = detect(text)
@@ -105,5 +115,5 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
     if cfg.pii:
         text, n_email, n_ip = scrub(text, cfg.email_placeholder, cfg.ip_placeholder)
     return "doc", {**base, "title": title, "text": text, "lang": lang, "lang_score": lang_score,
-                   "n_chars": len(text), "n_words": n_words, "date": (result or {}).get("date"),
+                   "n_chars": len(text), "n_words": n_words, "date": None,
                    "pii_emails": n_email, "pii_ips": n_ip, **signals}

@@ -10,6 +10,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from webmill.clean.config import CleanConfig
 
 # Gopher (Rae et al. 2021), as datatrove's GopherQualityFilter / GopherRepetitionFilter
@@ -61,30 +63,43 @@ def _dups(items: list[str]) -> tuple[float, float]:
     return dup_n / len(items), dup_chars / total_chars
 
 
-def _top_ngram_frac(words: list[str], n: int) -> float:
-    if len(words) < n:
-        return 0.0
-    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-    gram, count = grams.most_common(1)[0]
-    if count <= 1:
-        return 0.0
-    total = sum(len(w) for w in words) or 1
-    return len("".join(gram)) * count / total
+def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
+    """A polynomial hash of every n-gram of word ids (vectorized over positions)."""
+    h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
+    for k in range(n):
+        h = h * np.uint64(1_000_003) + ids[k:len(ids) - n + 1 + k]
+    return h
 
 
-def _dup_ngram_frac(words: list[str], n: int) -> float:
-    if len(words) < n:
+def _top_ngram_frac(ids: np.ndarray, lens: np.ndarray, n: int) -> float:
+    """Share of characters in the most frequent n-gram (Gopher)."""
+    if len(ids) < n:
         return 0.0
-    seen, covered = set(), [False] * len(words)
-    for i in range(len(words) - n + 1):
-        g = tuple(words[i:i + n])
-        if g in seen:
-            for j in range(i, i + n):
-                covered[j] = True
-        else:
-            seen.add(g)
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w, c in zip(words, covered) if c) / total
+    h = _ngram_hashes(ids, n)
+    values, first, counts = np.unique(h, return_index=True, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] <= 1:
+        return 0.0
+    i = int(first[top])
+    return float(lens[i:i + n].sum() * counts[top] / max(lens.sum(), 1))
+
+
+def _dup_ngram_frac(ids: np.ndarray, lens: np.ndarray, n: int) -> float:
+    """Share of characters inside n-grams that repeat an earlier n-gram (Gopher)."""
+    if len(ids) < n:
+        return 0.0
+    h = _ngram_hashes(ids, n)
+    _, first = np.unique(h, return_index=True)
+    dup = np.ones(len(h), dtype=bool)
+    dup[first] = False
+    starts = np.flatnonzero(dup)
+    if not len(starts):
+        return 0.0
+    cover = np.zeros(len(ids) + 1, dtype=np.int32)
+    np.add.at(cover, starts, 1)
+    np.add.at(cover, starts + n, -1)
+    covered = np.cumsum(cover[:-1]) > 0
+    return float(lens[covered].sum() / max(lens.sum(), 1))
 
 
 def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, dict, Drop | None]:
@@ -151,9 +166,12 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
     sig["dup_para_frac"], sig["dup_para_char_frac"] = _dups(paras)
     sig["dup_line_frac"], sig["dup_line_char_frac"] = _dups(nonempty)
     rep_words = words if word_rules else list(text.replace("\n", ""))
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab) + 1) for w in rep_words), dtype=np.uint64, count=len(rep_words))
+    lens = np.fromiter((len(w) for w in rep_words), dtype=np.int64, count=len(rep_words))
     for n, _ in TOP_NGRAMS:
-        sig[f"top_{n}gram_frac"] = _top_ngram_frac(rep_words, n) if cfg.gopher_repetition else 0.0
-    dup_fracs = {n: _dup_ngram_frac(rep_words, n) for n, _ in DUP_NGRAMS} if cfg.gopher_repetition else {}
+        sig[f"top_{n}gram_frac"] = _top_ngram_frac(ids, lens, n) if cfg.gopher_repetition else 0.0
+    dup_fracs = {n: _dup_ngram_frac(ids, lens, n) for n, _ in DUP_NGRAMS} if cfg.gopher_repetition else {}
     sig["dup_5gram_frac"], sig["dup_10gram_frac"] = dup_fracs.get(5, 0.0), dup_fracs.get(10, 0.0)
     if cfg.gopher_repetition and drop is None:
         if sig["dup_para_frac"] > 0.3:

@@ -100,7 +100,7 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
     from webmill.runtime import cluster_cpus
 
     cpus = cluster_cpus()
-    splits = max(1, -(-2 * cpus // max(len(inputs), 1))) if inputs else 1
+    splits = max(1, -(-4 * cpus // max(len(inputs), 1))) if inputs else 1  # >= 4 units a CPU: balanced tails
     fp = fingerprint(cfg, splits)
     done = Manifest.load(root, f"clean/{run}/docs").units
     units = [{"input": inp, "split": k, "splits": splits, "fingerprint": fp}

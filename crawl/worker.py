@@ -147,7 +147,9 @@ class Recorder:
             headers = item.pop("headers")
             req = response.request
             req_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, vs in req.headers.items() for v in vs]
-            extra = {"WARC-Webmill-Requested-URI": item["url"], "WARC-Webmill-Depth": str(item["depth"])}
+            extra = {"WARC-Webmill-Requested-URI": item["url"], "WARC-Webmill-Depth": str(item["depth"]),
+                     # as Common Crawl records it; readers (datatrove's among them) select HTML by it
+                     "WARC-Identified-Payload-Type": (item.get("content_type") or "").split(";")[0].strip().lower()}
             if item.get("referrer"):
                 extra["WARC-Webmill-Referrer"] = item["referrer"]
             self.warc.write(response.url, status=response.status, reason=_reason(response.status), headers=headers,

@@ -42,6 +42,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashb
         else:
             ray.init(
                 address="local",
+                runtime_env={"worker_process_setup_hook": "webmill.runtime.warm_worker"},
                 num_cpus=num_cpus or os.cpu_count(),
                 include_dashboard=dashboard,
                 logging_level=level,
@@ -52,6 +53,18 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashb
         raise UserError(f"ray address {address}: cannot connect ({str(e).splitlines()[0]})") from None
     _started_address = address or "local"
     return ray
+
+
+def warm_worker() -> None:
+    """Runs in each Ray worker of the embedded cluster as it starts: import the heavy
+    libraries once there, not in the first task of every stage."""
+    import importlib
+
+    for name in ("pyarrow.parquet", "trafilatura", "webmill.clean.extract"):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
