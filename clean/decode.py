@@ -1,6 +1,8 @@
 """Bytes → text: the HTTP header's charset, then <meta charset>, then detection; mojibake repaired."""
 from __future__ import annotations
 
+import unicodedata
+
 import ftfy
 from w3lib.encoding import html_to_unicode
 
@@ -20,7 +22,11 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 def fix_mojibake(text: str) -> str:
     """ftfy's repair of text decoded with the wrong codec (run on extracted text: HTML is 10x larger)."""
-    return ftfy.fix_text(text, normalization="NFC", fix_line_breaks=False)
+    from ftfy.badness import is_bad
+
+    if is_bad(text):
+        text = ftfy.fix_text(text, normalization=None, fix_line_breaks=False)
+    return unicodedata.normalize("NFC", text)
 
 
 def looks_binary(body: bytes) -> bool:
