@@ -56,7 +56,7 @@ def test_timeout_watchdog(tmp_path, monkeypatch):
         import time
         time.sleep(5)
 
-    monkeypatch.setattr(trafilatura, "bare_extraction", slow)
+    monkeypatch.setattr(trafilatura, "extract", slow)
     kind, row = process_record({"url": "http://a.test/x", "body": prose_page("x"), "content_type": "text/html",
                                 "source": {"warc": "w", "offset": 0, "length": 1}}, CleanConfig(timeout=0.5))
     assert (kind, row["drop_reason"]) == ("excluded", "timeout")
