@@ -110,13 +110,11 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
     t0 = time.time()
     results = []
     if todo:
-        import logging
         import pickle
 
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # webmill shows its own progress
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
+        from webmill.runtime import quiet_ray_data
+
+        quiet_ray_data()
         # each row carries its whole task (pickled), so the map function needs no shared state
         ds = ray.data.from_items([{"task": pickle.dumps((u, root, run, cfg))} for u in todo],
                                  override_num_blocks=len(todo))

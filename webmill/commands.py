@@ -38,6 +38,7 @@ def register(cli: click.Group) -> None:
 def _built_commands() -> dict[str, click.Command]:
     from webmill.clean.cli import clean
     from webmill.crawl.cli import crawl, scheduler
+    from webmill.dedup.cli import dedup
 
-    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean}
+    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup}
     return out

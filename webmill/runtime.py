@@ -55,6 +55,16 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashb
     return ray
 
 
+def quiet_ray_data() -> None:
+    """webmill shows its own progress: no Ray Data bars or per-dataset log lines."""
+    import ray.data
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+
+
 def warm_worker() -> None:
     """Runs in each Ray worker of the embedded cluster as it starts: import the heavy
     libraries once there, not in the first task of every stage."""

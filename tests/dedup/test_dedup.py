@@ -1,0 +1,104 @@
+"""Dedup on real near-duplicate pages (accuracy against brute-force Jaccard), bad input, incremental runs."""
+import dataclasses
+import datetime as dt
+import itertools
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from conftest import corpus_dir
+from webmill.dedup.config import DedupConfig
+from webmill.dedup.minhash import choose_bands_rows, datasketch_minhash, jaccard, shingle_hashes, shingles, signatures
+from webmill.dedup.stage import run_dedup
+from webmill.sample import real_docs
+from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
+from webmill.shards.schema import DOC_SCHEMA
+
+
+def write_docs(root, name, rows):
+    table = pa.Table.from_pylist(rows, schema=DOC_SCHEMA) if isinstance(rows, list) else rows
+    w = DatasetWriter(root, name, DOC_SCHEMA, row_group_rows=256)
+    w.write_unit("all", [table])
+    w.finalize()
+    return name
+
+
+def doc(i, text, url=None, day=10):
+    return {"id": f"doc-{i:05d}", "url": url or f"http://a.test/{i}", "host": "a.test",
+            "fetched_at": dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc), "crawl_id": "t", "title": "", "text": text,
+            "lang": "en", "lang_score": 1.0, "n_chars": len(text), "n_words": len(text.split()),
+            "source": {"warc": "w", "offset": i, "length": 1}}
+
+
+def test_vectorized_signatures_equal_datasketch():
+    texts = ["the quick brown fox jumps over the lazy dog again and again " * 3, "一二三四五六七八九十" * 5, "short", ""]
+    ours = signatures(texts, 5, 112, 1)
+    for text, sig in zip(texts, ours):
+        m = datasketch_minhash(112, 1)
+        sh = shingles(text, 5)
+        if sh:
+            m.update_batch(sh)
+            assert np.array_equal(m.hashvalues.astype(np.uint64), sig)
+
+
+def test_band_helper_favours_recall_at_threshold():
+    b, r = choose_bands_rows(0.8, 112)
+    assert b * r <= 112
+    p = 1 - (1 - 0.8 ** r) ** b
+    assert p > 0.95
+
+
+@pytest.mark.slow
+def test_accuracy_on_two_versions_of_a_manual(tmp_path, ray_local):
+    site = corpus_dir("libstdcxx-manual")
+    docs = real_docs(site)  # versions 11 and 12: most pages identical, some slightly different
+    root = CorpusRoot.open(tmp_path / "root")
+    write_docs(root, "clean/libstdcxx/docs", docs)
+    b, r = choose_bands_rows(0.8, 112)
+    cfg = DedupConfig(threshold=0.8, bands=b, rows=r, exact=False, url=False)
+    s = run_dedup(root, ray_local, ["clean/libstdcxx/docs"], "acc", cfg)
+    ids, texts = docs.column("id").to_pylist(), docs.column("text").to_pylist()
+    sh = [shingle_hashes(t, 5) for t in texts]
+    truth = {(ids[i], ids[j]) for i, j in itertools.combinations(range(len(ids)), 2) if jaccard(sh[i], sh[j]) >= 0.8}
+    pairs = DatasetReader(root, "dedup/acc/pairs").read_all().to_pylist()
+    marked = {tuple(sorted((p["id_a"], p["id_b"]))) for p in pairs}
+    truth = {tuple(sorted(t)) for t in truth}
+    tp = len(marked & truth)
+    precision, recall = tp / max(len(marked), 1), tp / max(len(truth), 1)
+    print(f"near-duplicate pairs: truth {len(truth)}, marked {len(marked)}, precision {precision:.3f}, recall {recall:.3f}")
+    assert len(truth) > 50
+    assert precision >= 0.98 and recall >= 0.95
+    assert s["kept"] < s["documents_in"]
+
+
+def test_bad_input_and_incremental(tmp_path, ray_local):
+    paras = real_docs(corpus_dir("postgresql-15"), limit=60).column("text").to_pylist()
+    base = [p for p in paras if len(p.split()) > 200][:20]
+    rows = [doc(0, ""), doc(1, "word"), doc(2, base[0] * 200)]  # empty, one word, a ~5 MB document
+    ja = max((t for t in real_docs(corpus_dir("debian-handbook") / "ja-JP", limit=40).column("text").to_pylist()),
+             key=lambda t: sum(ord(c) > 0x3000 for c in t))
+    ja = "".join(c for c in ja if ord(c) > 0x3000)  # the Japanese characters only: no spaces at all
+    rows += [doc(3, ja), doc(4, ja + "少し違う。")]
+    rows += [doc(10 + i, base[1], url=f"http://mirror{i}.test/page") for i in range(1000)]  # one text, 1,000 URLs
+    rows += [doc(2000 + i, t) for i, t in enumerate(base[2:12])]
+    root = CorpusRoot.open(tmp_path / "root")
+    write_docs(root, "clean/a/docs", rows)
+    cfg = DedupConfig()
+    s = run_dedup(root, ray_local, ["clean/a/docs"], "a", cfg)
+    kept = {r["id"] for r in DatasetReader(root, "dedup/a/docs").read_all(columns=["id"]).to_pylist()}
+    assert "doc-00002" in kept and "doc-00001" in kept
+    assert len([i for i in kept if "doc-0001" <= i < "doc-0101" or "doc-00010" <= i <= "doc-01009"]) == 1
+    assert s["exact_dups"] >= 999
+    assert ("doc-00003" in kept) != ("doc-00004" in kept)  # character shingles for a script without spaces
+    clusters = DatasetReader(root, "dedup/a/clusters").read_all().to_pylist()
+    assert len(clusters) == len(rows) and sum(c["kept"] for c in clusters) == len(kept)
+
+    # a second crawl: only the new documents are signed; existing documents win every tie
+    new = [doc(5000, base[2], url="http://b.test/copy", day=2)] + [doc(5001 + i, t) for i, t in enumerate(base[12:16])]
+    write_docs(root, "clean/b/docs", new)
+    s2 = run_dedup(root, ray_local, ["clean/b/docs"], "b", cfg)
+    assert s2["new_units"] == 1 and s2["indexed_docs"] == len(rows) + len(new)
+    kept_b = {r["id"] for r in DatasetReader(root, "dedup/b/docs").read_all(columns=["id"]).to_pylist()}
+    assert "doc-05000" not in kept_b  # an earlier fetch, but the published copy stays
+    assert len(kept_b) == 4
