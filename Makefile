@@ -19,7 +19,7 @@ setup: $(STAMP)
 	@bash scripts/ensure-chromium.sh
 
 demo: setup
-	$(VENV)/bin/webmill demo
+	$(VENV)/bin/webmill --root ./demo-corpus demo
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -39,6 +39,8 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.clean.cli import clean
     from webmill.crawl.cli import crawl, scheduler
     from webmill.dedup.cli import dedup
+    from webmill.demo import demo
 
-    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup}
+    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup,
+                                     "demo": demo}
     return out
