@@ -46,9 +46,10 @@ def corpus(scale: int) -> pa.Table:
 
 
 class PeakTree:
-    """Peak of the summed RSS of this process, its children, and Ray's workers."""
+    """Peak of the summed RSS of this process, its children, and (for webmill) Ray's processes."""
 
-    def __init__(self):
+    def __init__(self, ray_processes: bool):
+        self.ray_processes = ray_processes
         self.peak, self._stop = 0, threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -57,7 +58,11 @@ class PeakTree:
         while not self._stop.is_set():
             total = 0
             procs = [me, *me.children(recursive=True)]
-            procs += [p for p in psutil.process_iter(["cmdline"]) if "ray::" in " ".join(p.info["cmdline"] or [])[:40]]
+            if self.ray_processes:
+                procs += [p for p in psutil.process_iter(["cmdline"]) if "ray::" in " ".join(p.info["cmdline"] or [])[:40]
+                          or "raylet" in " ".join(p.info["cmdline"] or [])[:200] or "gcs_server" in " ".join(p.info["cmdline"] or [])[:200]]
+            else:
+                procs = [p for p in procs if "ray" not in " ".join(p.cmdline()[:2])]
             for p in {p.pid: p for p in procs}.values():
                 try:
                     total += p.memory_info().rss
@@ -133,9 +138,9 @@ def main() -> None:
             w = DatasetWriter(root, "clean/bench/docs", DOC_SCHEMA, target_rows=max(n // (2 * args.workers), 1))
             w.write_unit("all", [docs])
             w.finalize()
-            with PeakTree() as mem_dt:
+            with PeakTree(ray_processes=False) as mem_dt:
                 dt_s, dt_removed = run_datatrove(root.path("clean/bench/docs"), os.path.join(work, "dt"), args.workers)
-            with PeakTree() as mem_wm:
+            with PeakTree(ray_processes=True) as mem_wm:
                 t = time.perf_counter()
                 s = run_dedup(root, ray, ["clean/bench/docs"], "bench", DedupConfig(exact=False, url=False))
                 wm_s = time.perf_counter() - t

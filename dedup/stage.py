@@ -77,17 +77,34 @@ def _index_batch(batch: dict) -> dict:
     return {"result": np.array(out, dtype=object)}
 
 
-def _bucket_pairs(group):
-    """All pairs in a small bucket, a star in a large one (connectivity is what counts)."""
-    import pandas as pd
+def _with_partition(batch: dict, partitions: int) -> dict:
+    batch["part"] = (batch["h"] % np.uint64(partitions)).astype(np.int64)
+    return batch
 
-    idx = np.sort(group["idx"].to_numpy())
-    if len(idx) < 2:
-        return pd.DataFrame({"a": np.array([], np.int64), "b": np.array([], np.int64)})
-    if len(idx) <= 32:
-        i, j = np.triu_indices(len(idx), k=1)
-        return pd.DataFrame({"a": idx[i], "b": idx[j]})
-    return pd.DataFrame({"a": np.full(len(idx) - 1, idx[0]), "b": idx[1:]})
+
+def _bucket_pairs(batch: dict) -> dict:
+    """Candidate pairs of one shuffle partition: documents sharing a (band, band hash) bucket.
+
+    All pairs in a small bucket, a star in a large one (connectivity is what counts)."""
+    band, h, idx = batch["band"], batch["h"], batch["idx"]
+    order = np.lexsort((idx, h, band))
+    band, h, idx = band[order], h[order], idx[order]
+    new_bucket = np.ones(len(idx), dtype=bool)
+    new_bucket[1:] = (band[1:] != band[:-1]) | (h[1:] != h[:-1])
+    starts = np.flatnonzero(new_bucket)
+    sizes = np.diff(np.append(starts, len(idx)))
+    a_out, b_out = [], []
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        members = idx[start:start + size]
+        if size <= 32:
+            i, j = np.triu_indices(size, k=1)
+            a_out.append(members[i])
+            b_out.append(members[j])
+        else:
+            a_out.append(np.full(size - 1, members[0]))
+            b_out.append(members[1:])
+    empty = np.array([], dtype=np.int64)
+    return {"a": np.concatenate(a_out) if a_out else empty, "b": np.concatenate(b_out) if b_out else empty}
 
 
 class UnionFind:
@@ -191,8 +208,11 @@ def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConf
     # 5. near duplicates: LSH buckets → candidate pairs → (verified) edges
     pairs_checked = edges = 0
     if cfg.near:
+        # the shuffle sends each (band, hash) bucket to one partition; buckets are found inside it
+        partitions = 4 * cluster_cpus()
         bands = ray.data.read_parquet(DatasetReader(root, INDEX_BANDS).paths(), filesystem=root.fs)
-        cand = bands.groupby(["band", "h"], num_partitions=2 * cluster_cpus()).map_groups(_bucket_pairs, batch_format="pandas")
+        bands = bands.map_batches(_with_partition, fn_kwargs={"partitions": partitions}, batch_format="numpy")
+        cand = bands.groupby("part", num_partitions=partitions).map_groups(_bucket_pairs, batch_format="numpy")
         seen: set[tuple[int, int]] = set()
         verified: list[tuple[int, int, float]] = []
         shingle_cache: dict[int, np.ndarray] = {}
