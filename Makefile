@@ -16,7 +16,6 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 setup: $(STAMP)
-	@bash scripts/ensure-chromium.sh
 
 demo: setup
 	$(VENV)/bin/webmill --root ./demo-corpus demo
@@ -31,6 +30,8 @@ bench: setup
 	$(PIP) install -q --disable-pip-version-check -e '.[bench]'
 	$(PY) bench/shard_write.py
 	$(PY) bench/crawl.py
+	$(PY) bench/clean.py
+	$(PY) bench/dedup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

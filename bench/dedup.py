@@ -41,7 +41,7 @@ def corpus(scale: int) -> pa.Table:
         copy = base.set_column(base.schema.get_field_index("text"), "text", pa.array(texts))
         copy = copy.set_column(0, "id", pa.array([f"{i}-copy{k}" for i in base.column("id").to_pylist()]))
         copy = copy.set_column(1, "url", pa.array([f"{u}?copy={k}" for u in base.column("url").to_pylist()]))
-        tables.append(copy)
+        tables.append(copy.cast(base.schema))
     return pa.concat_tables(tables)
 
 
@@ -62,7 +62,7 @@ class PeakTree:
                 procs += [p for p in psutil.process_iter(["cmdline"]) if "ray::" in " ".join(p.info["cmdline"] or [])[:40]
                           or "raylet" in " ".join(p.info["cmdline"] or [])[:200] or "gcs_server" in " ".join(p.info["cmdline"] or [])[:200]]
             else:
-                procs = [p for p in procs if "ray" not in " ".join(p.cmdline()[:2])]
+                procs = [p for p in procs if "ray" not in " ".join(_cmdline(p)[:2])]
             for p in {p.pid: p for p in procs}.values():
                 try:
                     total += p.memory_info().rss
@@ -78,6 +78,13 @@ class PeakTree:
     def __exit__(self, *exc):
         self._stop.set()
         self._t.join()
+
+
+def _cmdline(p) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
 
 
 def run_datatrove(parquet_dir: str, work: str, workers: int) -> tuple[float, set[str]]:

@@ -63,8 +63,8 @@ def uri_inputs(specs: list[str]) -> list[WarcInput]:
                 matches = []
         if not matches:
             raise UserError(f"--warc {spec}: no WARC files there")
-        prefix = spec.split("://")[0] + "://" if "://" in spec else ""
-        out += [WarcInput(fs, m, prefix + m.lstrip("/") if prefix else m, None) for m in matches]
+        scheme = spec.split("://")[0] if "://" in spec else None
+        out += [WarcInput(fs, m, f"{scheme}://{m}" if scheme else m, None) for m in matches]
     return out
 
 

@@ -1,10 +1,11 @@
 """MinHash signatures with datasketch's hashing scheme, vectorized over many documents.
 
 Shingles are word n-grams where the script has words, character n-grams where it
-does not (Japanese, Chinese, Thai). Each shingle is hashed with datasketch's
-``sha1_hash32`` and permuted with datasketch's own (a, b) permutations, so a
+does not (Japanese, Chinese, Thai). A shingle's 32-bit hash combines its tokens'
+xxh32 hashes, so a document needs one hash call per token, not per shingle; the
+hashes are permuted with datasketch's own (a, b) permutations and arithmetic, so a
 signature equals ``datasketch_minhash(num_perm, seed).update_batch(shingles)``
-(tested); the per-document Python loop is replaced by one numpy pass per batch.
+(tested) while the per-shingle Python loop becomes numpy passes.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import unicodedata
 
 import numpy as np
 from datasketch import MinHash
-from datasketch.hashfunc import sha1_hash32
+import xxhash
 
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
@@ -26,24 +27,66 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
 
 
-def shingles(text: str, n: int) -> list[bytes]:
+def tokens(text: str) -> list[str]:
+    """Words, or characters for a script without word separators (few spaces for its length)."""
     norm = normalize(text)
-    words = norm.split(" ") if norm else []
-    if len(words) * 12 < len(norm):  # few spaces for its length: a script without word separators
-        chars = norm.replace(" ", "")
-        return [chars[i:i + n].encode() for i in range(max(len(chars) - n + 1, 1 if chars else 0))]
-    if len(words) < n:
-        return [" ".join(words).encode()] if words else []
-    return [" ".join(words[i:i + n]).encode() for i in range(len(words) - n + 1)]
+    if not norm:
+        return []
+    words = norm.split(" ")
+    if len(words) * 12 < len(norm):
+        return list(norm.replace(" ", ""))
+    return words
+
+
+def shingles(text: str, n: int) -> list[tuple[str, ...]]:
+    """The n-token shingles (one shingle of all tokens when there are fewer than n)."""
+    toks = tokens(text)
+    if not toks:
+        return []
+    if len(toks) < n:
+        return [tuple(toks)]
+    return [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _finalize32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(31))
+    h = h * _MIX
+    return (h >> np.uint64(32)) & np.uint64(0xFFFFFFFF)
+
+
+def shingle_hash(shingle: tuple[str, ...]) -> int:
+    """The 32-bit hash of one shingle: what ``datasketch.MinHash(hashfunc=shingle_hash)`` uses.
+    ``shingle_hashes`` computes the same for every shingle of a document at once."""
+    h = np.zeros(1, dtype=np.uint64)
+    for t in shingle:
+        h = h * _MIX + np.uint64(xxhash.xxh32_intdigest(t.encode()))
+    return int(_finalize32(h)[0])
+
+
+def shingle_hashes(text: str, n: int) -> np.ndarray:
+    """Sorted unique 32-bit hashes of a document's shingles: one xxh32 per token, then the
+    n-token combination vectorized over positions."""
+    toks = tokens(text)
+    if not toks:
+        return np.zeros(0, dtype=np.uint64)
+    th = np.fromiter((xxhash.xxh32_intdigest(t.encode()) for t in toks), dtype=np.uint64, count=len(toks))
+    k = min(n, len(toks))
+    h = np.zeros(len(toks) - k + 1, dtype=np.uint64)
+    for j in range(k):
+        h = h * _MIX + th[j:len(toks) - k + 1 + j]
+    return np.unique(_finalize32(h))
 
 
 def datasketch_minhash(num_perm: int, seed: int) -> MinHash:
-    """datasketch's MinHash with its classic scheme (sha1_hash32, (a·h + b) mod 2^61-1, 32 bits):
-    the only scheme before datasketch 2.0, and ``scheme="legacy"`` since."""
+    """datasketch's MinHash with its classic scheme ((a·h + b) mod 2^61-1, 32 bits; the only
+    scheme before datasketch 2.0, ``scheme="legacy"`` since) over webmill's shingle hash."""
     try:
-        return MinHash(num_perm=num_perm, seed=seed, scheme="legacy")
+        return MinHash(num_perm=num_perm, seed=seed, scheme="legacy", hashfunc=shingle_hash)
     except TypeError:
-        return MinHash(num_perm=num_perm, seed=seed)
+        return MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +95,6 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         a, b = datasketch_minhash(num_perm, seed).permutations
         _PERMS[key] = (a.astype(np.uint64), b.astype(np.uint64))
     return _PERMS[key]
-
-
-def shingle_hashes(text: str, n: int) -> np.ndarray:
-    return np.unique(np.fromiter((sha1_hash32(s) for s in shingles(text, n)), dtype=np.uint64))
 
 
 def signatures(texts: list[str], n: int, num_perm: int, seed: int) -> np.ndarray:

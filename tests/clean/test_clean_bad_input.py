@@ -46,6 +46,15 @@ def test_truncated_warc_keeps_what_came_before(tmp_path):
     assert 3 <= s["kept"] <= 5
 
 
+def test_warc_by_uri_reads_the_same(tmp_path):
+    warc = tmp_path / "in" / "site.warc.gz"
+    warc.parent.mkdir()
+    write_warc(warc, [(f"http://a.test/p{i}", prose_page(f"Page {i}"), "text/html") for i in range(3)])
+    s = clean_json(tmp_path, "--warc", f"file://{tmp_path}/in/*.warc.gz", "--name", "by-uri")
+    assert s["kept"] == 3
+    assert {d["source"]["warc"] for d in read(tmp_path, s["docs"])} == {f"file://{tmp_path}/in/site.warc.gz"}
+
+
 def test_timeout_watchdog(tmp_path, monkeypatch):
     from webmill.clean.config import CleanConfig
     from webmill.clean.extract import process_record
