@@ -17,11 +17,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 
 import psutil
 
+from peakmem import PeakMemory, cmdline, rss
 from webmill.serve import SiteServer, find_corpora
 
 BARE = textwrap.dedent("""
@@ -50,28 +50,9 @@ BARE = textwrap.dedent("""
 """)
 
 
-class PeakRss:
-    """Polls the peak RSS of processes whose command line contains a marker."""
-
-    def __init__(self, marker: str):
-        self.marker, self.peak, self._stop = marker, 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            for p in psutil.process_iter(["cmdline", "memory_info"]):
-                cmd = " ".join(p.info["cmdline"] or [])
-                if self.marker in cmd and p.info["memory_info"]:
-                    self.peak = max(self.peak, p.info["memory_info"].rss)
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
+def peak_rss_of(marker: str) -> PeakMemory:
+    """The peak RSS of the one process whose command line holds ``marker`` (the crawler)."""
+    return PeakMemory(lambda: max(rss(p for p in psutil.process_iter() if marker in cmdline(p)), default=0), 0.05)
 
 
 def main() -> None:
@@ -100,12 +81,12 @@ def main() -> None:
         seed = server.url(f"{args.site}/index.html")
         host = f"127.0.0.1:{server.port}"
         for _ in range(args.repeat):
-            with PeakRss("bare_scrapy_bench") as rss:  # scrapy reads the spider's source: a file, not -c
+            with peak_rss_of("bare_scrapy_bench") as mem:  # scrapy reads the spider's source: a file, not -c
                 out = subprocess.run([sys.executable, bare_script, seed, host, str(args.concurrency)],
                                      capture_output=True, text=True, check=True)
             pages, secs = out.stdout.split()
             results["bare scrapy"].append((int(pages), float(secs)))
-            peaks["bare scrapy"] = max(peaks["bare scrapy"], rss.peak)
+            peaks["bare scrapy"] = max(peaks["bare scrapy"], mem.peak)
 
             work = tempfile.mkdtemp(prefix="wm-crawl-bench-")
             try:
@@ -113,10 +94,10 @@ def main() -> None:
                 cfg = CrawlConfig(seeds=[seed], allow_private_networks=True, concurrency=args.concurrency,
                                   concurrency_per_host=args.concurrency, max_pages=0)
                 crawl_id = new_crawl_id()
-                with PeakRss("webmill.crawl.worker") as rss:
+                with peak_rss_of("webmill.crawl.worker") as mem:
                     s = run_crawl(root, ray, crawl_id, spec_dict(cfg))
                 results["webmill"].append((s["pages_stored"], s["seconds"]))
-                peaks["webmill"] = max(peaks["webmill"], rss.peak)
+                peaks["webmill"] = max(peaks["webmill"], mem.peak)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 

@@ -17,12 +17,12 @@ import os
 import random
 import shutil
 import tempfile
-import threading
 import time
 
 import psutil
 import pyarrow as pa
 
+from peakmem import PeakMemory, cmdline, rss
 from webmill.sample import real_docs
 from webmill.serve import find_corpora
 
@@ -45,46 +45,19 @@ def corpus(scale: int) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-class PeakTree:
-    """Peak of the summed RSS of this process, its children, and (for webmill) Ray's processes."""
+def peak_tree(ray_processes: bool) -> PeakMemory:
+    """Peak of the summed RSS of this process and its children, plus Ray's processes for webmill."""
+    me = psutil.Process()
 
-    def __init__(self, ray_processes: bool):
-        self.ray_processes = ray_processes
-        self.peak, self._stop = 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
+    def sample() -> int:
+        procs = [me, *me.children(recursive=True)]
+        if ray_processes:
+            procs += [p for p in psutil.process_iter() if any(k in cmdline(p)[:200] for k in ("ray::", "raylet", "gcs_server"))]
+        else:
+            procs = [p for p in procs if "ray" not in cmdline(p)[:80]]
+        return sum(rss(procs))
 
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            procs = [me, *me.children(recursive=True)]
-            if self.ray_processes:
-                procs += [p for p in psutil.process_iter(["cmdline"]) if "ray::" in " ".join(p.info["cmdline"] or [])[:40]
-                          or "raylet" in " ".join(p.info["cmdline"] or [])[:200] or "gcs_server" in " ".join(p.info["cmdline"] or [])[:200]]
-            else:
-                procs = [p for p in procs if "ray" not in " ".join(_cmdline(p)[:2])]
-            for p in {p.pid: p for p in procs}.values():
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.1)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-
-
-def _cmdline(p) -> list[str]:
-    try:
-        return p.cmdline()
-    except psutil.Error:
-        return []
+    return PeakMemory(sample)
 
 
 def run_datatrove(parquet_dir: str, work: str, workers: int) -> tuple[float, set[str]]:
@@ -145,9 +118,9 @@ def main() -> None:
             w = DatasetWriter(root, "clean/bench/docs", DOC_SCHEMA, target_rows=max(n // (2 * args.workers), 1))
             w.write_unit("all", [docs])
             w.finalize()
-            with PeakTree(ray_processes=False) as mem_dt:
+            with peak_tree(ray_processes=False) as mem_dt:
                 dt_s, dt_removed = run_datatrove(root.path("clean/bench/docs"), os.path.join(work, "dt"), args.workers)
-            with PeakTree(ray_processes=True) as mem_wm:
+            with peak_tree(ray_processes=True) as mem_wm:
                 t = time.perf_counter()
                 s = run_dedup(root, ray, ["clean/bench/docs"], "bench", DedupConfig(exact=False, url=False))
                 wm_s = time.perf_counter() - t
