@@ -16,7 +16,7 @@ def identifier():
     return _IDENTIFIER
 
 
-def detect(text: str, max_chars: int = 2000) -> tuple[str, float]:
+def detect(text: str, max_chars: int = 5000) -> tuple[str, float]:
     """(ISO 639-1 code, probability). Text with no letters is 'und'."""
     sample = text[:max_chars]
     if not any(c.isalpha() for c in sample):
