@@ -122,7 +122,7 @@ def main() -> None:
                 dt_s, dt_removed = run_datatrove(root.path("clean/bench/docs"), os.path.join(work, "dt"), args.workers)
             with peak_tree(ray_processes=True) as mem_wm:
                 t = time.perf_counter()
-                s = run_dedup(root, ray, ["clean/bench/docs"], "bench", DedupConfig(exact=False, url=False))
+                run_dedup(root, ray, ["clean/bench/docs"], "bench", DedupConfig(exact=False, url=False))
                 wm_s = time.perf_counter() - t
             clusters = DatasetReader(root, "dedup/bench/clusters").read_all(columns=["id", "kept"]).to_pylist()
             wm_removed = {c["id"] for c in clusters if not c["kept"]}

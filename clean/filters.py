@@ -7,7 +7,6 @@ users can re-filter without re-extracting. Definitions follow datatrove's filter
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np

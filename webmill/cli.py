@@ -7,7 +7,6 @@ object on the last line for schedulers and scripts.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Callable

@@ -1,7 +1,6 @@
 """Bad input is counted with its reason; the stage finishes; the rest of the batch is kept."""
 import os
 
-import pytest
 
 from helpers_clean import clean_json, read
 from warcfiles import prose_page, write_warc

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import lxml.html
 from warcio.archiveiterator import ArchiveIterator

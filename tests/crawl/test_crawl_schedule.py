@@ -1,5 +1,4 @@
 """Scheduling: submit, schedule, the scheduler, list/status/cancel, incremental recrawls; workers by host."""
-import time
 
 from conftest import corpus_dir
 from faultserver import fault_server

@@ -1,5 +1,4 @@
 """Dedup on real near-duplicate pages (accuracy against brute-force Jaccard), bad input, incremental runs."""
-import dataclasses
 import datetime as dt
 import itertools
 

@@ -27,7 +27,6 @@ def test_console_script_installed():
 
 
 def test_verbs_not_built_say_so_and_exit_2():
-    from webmill.cli import cli
     from webmill.commands import _built_commands
 
     built = set(_built_commands())

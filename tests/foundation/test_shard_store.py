@@ -5,7 +5,6 @@ import sys
 import textwrap
 import time
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
