@@ -44,7 +44,7 @@ def _progress_printer(ctx):
     return show, status.stop
 
 
-def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog) -> dict:
+def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True) -> dict:
     from webmill.crawl.run import CrawlCancelled, run_crawl
 
     root = ctx.root()
@@ -69,8 +69,21 @@ def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog) -> dict:
              "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(o.items(), key=lambda kv: -kv[1])),
              f"  WARC: {root.display('crawl', crawl_id, 'warc')} ({len(summary['warc_files'])} files)",
              f"  log:  {root.display(summary['log'])}"]
-    finish(as_json, summary, lines)
+    if report:
+        finish(as_json, summary, lines)
     return summary
+
+
+def _new_job(ctx, spec_file, state: str, **flags):
+    """(catalog, crawl id, spec) of a job just added to the catalog."""
+    from webmill.crawl.catalog import Catalog
+    from webmill.crawl.warc import new_crawl_id
+
+    spec = _spec(ctx, spec_file, **flags)
+    catalog = Catalog.open(ctx.root())
+    crawl_id = new_crawl_id()
+    catalog.add_job(crawl_id, spec, state=state)
+    return catalog, crawl_id, spec
 
 
 def crawl_options(f):
@@ -97,14 +110,8 @@ def crawl():
 @pass_ctx
 def crawl_run(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
     """Crawl now, in the foreground, with progress (SPEC_FILE: TOML with a [crawl] table)."""
-    from webmill.crawl.catalog import Catalog
-    from webmill.crawl.warc import new_crawl_id
-
-    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
-                 allow_private_networks=allow_private_networks)
-    catalog = Catalog.open(ctx.root())
-    crawl_id = new_crawl_id()
-    catalog.add_job(crawl_id, spec, state="running")
+    catalog, crawl_id, spec = _new_job(ctx, spec_file, "running", workers=workers, max_pages=max_pages,
+                                       max_depth=max_depth, allow_private_networks=allow_private_networks)
     ctx.say(f"crawl {crawl_id}: {len(spec['seeds'])} seeds, {spec['workers']} worker(s)")
     execute(ctx, crawl_id, spec, as_json, catalog)
 
@@ -129,13 +136,8 @@ def crawl_resume(ctx, crawl_id, as_json):
 @pass_ctx
 def crawl_submit(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
     """Queue a crawl for the scheduler."""
-    from webmill.crawl.catalog import Catalog
-    from webmill.crawl.warc import new_crawl_id
-
-    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
-                 allow_private_networks=allow_private_networks)
-    crawl_id = new_crawl_id()
-    Catalog.open(ctx.root()).add_job(crawl_id, spec, state="queued")
+    _, crawl_id, _ = _new_job(ctx, spec_file, "queued", workers=workers, max_pages=max_pages,
+                              max_depth=max_depth, allow_private_networks=allow_private_networks)
     finish(as_json, {"crawl_id": crawl_id, "state": "queued"}, [f"crawl {crawl_id}: queued"])
 
 
@@ -230,7 +232,7 @@ def scheduler(ctx, once, interval, as_json):
         for j in cat.jobs("queued"):
             ctx.say(f"scheduler: starting crawl {j['id']}")
             try:
-                summary = execute(ctx, j["id"], j["spec"], False, cat) if not as_json else _quiet(ctx, j, cat)
+                summary = execute(ctx, j["id"], j["spec"], False, cat, report=not as_json)
                 ran.append({"id": j["id"], "state": "done", "pages_stored": summary["pages_stored"]})
             except click.ClickException as e:
                 ran.append({"id": j["id"], "state": "cancelled", "error": e.message})
@@ -238,12 +240,3 @@ def scheduler(ctx, once, interval, as_json):
             break
         time.sleep(interval)
     finish(as_json, {"ran": ran}, [f"scheduler: ran {len(ran)} crawl(s)"])
-
-
-def _quiet(ctx, job, cat):
-    from webmill.crawl.run import run_crawl
-
-    cat.set_state(job["id"], "running", started=time.time())
-    summary = run_crawl(ctx.root(), ctx.ray(), job["id"], job["spec"], catalog=cat)
-    cat.set_state(job["id"], "done", ended=time.time(), counts=summary["outcomes"])
-    return summary
