@@ -10,6 +10,7 @@ worker wrote.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 import json
 import os
 import subprocess
@@ -106,19 +107,12 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     events = state.events()
     table = log_rows(state.warc_dir, state.warc_files(), events, f"crawl/{job['crawl_id']}/warc", job["worker"])
     writer = DatasetWriter(root, f"crawl/{job['crawl_id']}/log", LOG_SCHEMA, row_group_rows=4096)
-    counts = _count(table.column("outcome").to_pylist())
+    counts = dict(Counter(table.column("outcome").to_pylist()))
     writer.write_unit(f"worker-{job['worker']:04d}", [table], fingerprint=f"round-{job['round']}",
                       stats={"outcomes": counts, "bytes": int(sum(b or 0 for b in table.column("bytes").to_pylist()))})
     summary["handoffs"] = [e for e in events if e.get("kind") == "handoff"]
     summary["log_counts"] = counts
     return summary
-
-
-def _count(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 # ---------------------------------------------------------------- the driver
@@ -175,7 +169,7 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
 
     manifest = DatasetWriter(root, f"crawl/{crawl_id}/log", LOG_SCHEMA).finalize(crawl_id=crawl_id, rounds=round_)
     reader = DatasetReader(root, f"crawl/{crawl_id}/log")
-    outcomes = _count(reader.read_all(columns=["outcome"]).column("outcome").to_pylist())
+    outcomes = dict(Counter(reader.read_all(columns=["outcome"]).column("outcome").to_pylist()))
     warcs = sorted(p for p in os.listdir(os.path.join(crawl_dir, "warc")) if p.endswith(".warc.gz"))
     return {
         "crawl_id": crawl_id,

@@ -140,7 +140,10 @@ def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConf
     index_units = Manifest.load(root, INDEX_DOCS).units
     fp = lsh_fingerprint(cfg)
     if any(u.fingerprint != fp for u in index_units.values()):
-        raise_mismatch(root)
+        from webmill.errors import UserError
+
+        raise UserError(f"{root.display(INDEX_DOCS)}: the band index was built with other [dedup] ngram/bands/rows/seed; "
+                        "use those settings or a new root")
     offset = sum(u.rows for u in index_units.values())
     tasks, new_units = [], set()
     for dataset in inputs:
@@ -287,13 +290,6 @@ def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConf
     if dw is not None:
         dw.finalize(stage="dedup", **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")})
     return summary
-
-
-def raise_mismatch(root):
-    from webmill.errors import UserError
-
-    raise UserError(f"{root.display(INDEX_DOCS)}: the band index was built with other [dedup] ngram/bands/rows/seed; "
-                    "use those settings or a new root")
 
 
 class _TextFetcher:

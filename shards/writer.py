@@ -118,14 +118,11 @@ class UnitWriter:
     def write(self, data: pa.RecordBatch | pa.Table | list[dict]) -> None:
         if isinstance(data, list):
             data = pa.Table.from_pylist(data, schema=self.ds.schema)
-        if isinstance(data, pa.Table):
-            if data.schema != self.ds.schema:
-                data = data.select(self.ds.schema.names).cast(self.ds.schema)
-            batches = data.to_batches()
-        else:
-            if data.schema != self.ds.schema:
-                data = pa.Table.from_batches([data]).select(self.ds.schema.names).cast(self.ds.schema).combine_chunks().to_batches()[0]
-            batches = [data]
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if data.schema != self.ds.schema:
+            data = data.select(self.ds.schema.names).cast(self.ds.schema)
+        batches = data.to_batches()
         for b in batches:
             if b.num_rows:
                 self._pending.append(b)
