@@ -40,7 +40,13 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.crawl.cli import crawl, scheduler
     from webmill.dedup.cli import dedup
     from webmill.demo import demo
+    from webmill.insight.cli import query, report, stats
+    from webmill.pipeline.cli import run
+    from webmill.shards.cli import shard
+    from webmill.train.cli import generate, tokenizer, train
 
     out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup,
-                                     "demo": demo}
+                                     "demo": demo, "shard": shard, "tokenizer": tokenizer, "train": train,
+                                     "generate": generate, "run": run, "stats": stats, "report": report,
+                                     "query": query}
     return out

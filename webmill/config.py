@@ -10,11 +10,13 @@ from webmill.clean.config import CleanConfig
 from webmill.crawl.config import CrawlConfig
 from webmill.dedup.config import DedupConfig
 from webmill.errors import ConfigError
+from webmill.pipeline.config import RunConfig
 from webmill.settings import from_table
 from webmill.shards.config import ShardsConfig
 from webmill.train.config import TrainConfig
 
-SECTIONS = {"crawl": CrawlConfig, "clean": CleanConfig, "dedup": DedupConfig, "shards": ShardsConfig, "train": TrainConfig}
+SECTIONS = {"crawl": CrawlConfig, "clean": CleanConfig, "dedup": DedupConfig, "shards": ShardsConfig, "train": TrainConfig,
+            "run": RunConfig}
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Config:
     dedup: DedupConfig = dataclasses.field(default_factory=DedupConfig)
     shards: ShardsConfig = dataclasses.field(default_factory=ShardsConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
     source: str | None = None
 
     def to_dict(self) -> dict:

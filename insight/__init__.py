@@ -1,0 +1,1 @@
+"""Corpus statistics, the HTML report and SQL over the root."""

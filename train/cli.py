@@ -1,0 +1,96 @@
+"""``webmill tokenizer train``, ``webmill train`` and ``webmill generate``."""
+from __future__ import annotations
+
+import click
+
+from webmill.cli import finish, json_option, pass_ctx
+
+
+@click.group("tokenizer")
+def tokenizer():
+    """Train a byte-level BPE tokenizer on a shard set."""
+
+
+@tokenizer.command("train")
+@click.option("--shards", default=None, help="shard set name (default: the newest) or a document dataset path")
+@click.option("--vocab-size", type=int, default=None, help="vocabulary size (default: [train] vocab_size)")
+@json_option
+@pass_ctx
+def tokenizer_train(ctx, shards, vocab_size, as_json):
+    """Train on a bounded sample of the train split; report chars/token on the held-out split."""
+    from webmill.settings import override
+    from webmill.train.tokenizer import train_for_shards
+
+    cfg = override(ctx.config.train, section="train", vocab_size=vocab_size)
+    info = train_for_shards(ctx.root(), shards, vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_max_chars,
+                            doc_cap=cfg.tokenizer_doc_cap)
+    lines = [f"tokenizer for {info['shards']}: {info['vocab_size']:,} tokens, {info['chars_per_token']:.2f} chars/token "
+             f"on {info['heldout_docs']:,} held-out documents ({info['heldout']})"]
+    if "tokens" in info:
+        lines.append("  tokens: " + ", ".join(f"{k} {v:,}" for k, v in info["tokens"].items()))
+    lines.append(f"  saved: {info['path']}/tokenizer.json")
+    finish(as_json, info, lines)
+
+
+@click.command("train")
+@click.option("--shards", default=None, help="shard set name (default: the newest) or a document dataset path")
+@click.option("--name", default=None, help="run name under <root>/runs/ (default: <shards>-<time>)")
+@click.option("--resume", "resume", default=None, help="continue RUN (a name under runs/ or a path) from its newest checkpoint")
+@click.option("--preset", default=None, help="model size: tiny, small, medium")
+@click.option("--max-steps", type=int, default=None)
+@click.option("--stop-after", type=int, default=None, help="stop this session after N steps (resume later)")
+@click.option("--workers", type=int, default=None, help="data-parallel Ray Train workers (1 = in-process)")
+@click.option("--gpus-per-worker", type=float, default=None)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@json_option
+@pass_ctx
+def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpus_per_worker, device, as_json):
+    """Train a Llama-style model on training shards; writes runs/<name>/final/ for transformers."""
+    from webmill.settings import override
+    from webmill.train.launch import run_training
+    from webmill.train.plan import make_plan, resume_plan
+
+    cfg = override(ctx.config.train, section="train", preset=preset, max_steps=max_steps, stop_after=stop_after,
+                   workers=workers, gpus_per_worker=gpus_per_worker, device=device)
+    root = ctx.root()
+    plan = resume_plan(root, resume, cfg) if resume else make_plan(root, cfg, shards=shards, name=name)
+    s = run_training(plan, ray_fn=ctx.ray)
+    lines = [f"train {s['name']}: step {s['step']}/{s['max_steps']}, {s['tokens_seen']:,} tokens, "
+             f"train loss {_fmt(s['train_loss'])}, val loss {_fmt(s['val_loss'])} "
+             f"(unigram entropy {_fmt(s['val_unigram_entropy'])})",
+             f"  run: {s['run_dir']}"]
+    if s.get("final"):
+        lines.append(f"  model: {s['final']} (transformers.AutoModelForCausalLM.from_pretrained)")
+    else:
+        lines.append(f"  stopped before max_steps: `webmill train --resume {s['name']}` continues")
+    finish(as_json, s, lines)
+
+
+@click.command("generate")
+@click.argument("run_dir", type=click.Path())
+@click.option("--prompt", default="", help="text to continue")
+@click.option("--max-new-tokens", type=int, default=100, show_default=True)
+@click.option("--temperature", type=float, default=0.8, show_default=True, help="0 = greedy")
+@click.option("--top-k", type=int, default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@pass_ctx
+def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, device):
+    """Sample text from a trained run, streaming tokens to stdout."""
+    import os
+
+    from webmill.train.generate import load_run, stream_text
+    from webmill.train.trainer import pick_device
+
+    if not os.path.isdir(run_dir) and os.path.isdir(os.path.join(ctx.root_uri, "runs", run_dir)):
+        run_dir = os.path.join(ctx.root_uri, "runs", run_dir)
+    model, tok = load_run(run_dir, pick_device(device))
+    click.echo(prompt, nl=False)
+    for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                             top_k=top_k or None, seed=seed):
+        click.echo(piece, nl=False)
+    click.echo()
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

@@ -1,0 +1,116 @@
+"""A training run's plan: which shards, which tokenizer, which model, where the run lives.
+
+The plan is a plain dict so the same training function receives it in-process
+and on every Ray Train worker. It is written to ``runs/<name>/plan.json``; a
+resume reads it back and refuses a different model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+from webmill.errors import UserError
+from webmill.shards.reader import DatasetReader
+from webmill.shards.root import CorpusRoot
+from webmill.shards.training import newest_shard_set, read_manifest
+from webmill.train import tokenizer as toklib
+from webmill.train.config import TrainConfig
+from webmill.train.model import ModelConfig
+
+RUNS = "runs"
+
+
+def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> dict:
+    """Train/val part paths for a shard set name, or for any document dataset (split by id hash)."""
+    if shards is None:
+        shards = newest_shard_set(root)
+    if root.exists("shards", shards, "manifest.json"):
+        manifest = read_manifest(root, shards)
+        train = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["train"]["shards"]]
+        val = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["val"]["shards"]]
+        sums = {s["path"]: s["sha256"] for sp in manifest["splits"].values() for s in sp["shards"]}
+        return {"name": shards, "dataset": f"shards/{shards}", "train": train, "val": val, "id_filter": None,
+                "sha256": sums, "manifest_fingerprint": manifest["fingerprint"],
+                "tokenizer": root.local_path("shards", shards, "tokenizer")}
+    if not root.exists(shards):
+        raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")
+    reader = DatasetReader(root, shards)
+    if not reader.parts:
+        raise UserError(f"no shards at {root.display(shards)}: the dataset has no committed parts")
+    paths = reader.paths()
+    return {"name": shards.strip("/").replace("/", "-"), "dataset": shards, "train": paths, "val": paths,
+            "id_filter": val_fraction, "sha256": {p["path"]: p["sha256"] for p in reader.parts},
+            "manifest_fingerprint": None, "tokenizer": root.local_path(shards, "_tokenizer")}
+
+
+def runs_dir(root: CorpusRoot) -> str:
+    path = root.local_path(RUNS)
+    if path is None:
+        raise UserError(f"training writes runs to a local disk; {root.display()} is not local "
+                        "(use a local --root for training)")
+    return path
+
+
+def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: str | None,
+              tokenizer_path: str | None = None) -> dict:
+    data = shard_inputs(root, shards, cfg.val_fraction)
+    tok_path = tokenizer_path or data["tokenizer"]
+    if tok_path is None or not os.path.exists(os.path.join(tok_path, "tokenizer.json")):
+        raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
+    tok = toklib.load(tok_path)
+    ids = toklib.special_ids(tok)
+    model = ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
+                               bos_id=ids["bos"], eos_id=ids["eos"])
+    if cfg.seq_len > model.max_seq_len:
+        raise UserError(f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
+                        f"({model.max_seq_len} positions; raise [train] max_position)")
+    name = name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = os.path.join(runs_dir(root), name)
+    return {"name": name, "run_dir": run_dir, "root": root.uri, "data": data, "tokenizer": tok_path,
+            "model": model.to_dict(), "train": dataclasses.asdict(cfg), "created_at": time.time()}
+
+
+def save_plan(plan: dict) -> None:
+    os.makedirs(plan["run_dir"], exist_ok=True)
+    tmp = os.path.join(plan["run_dir"], ".plan.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(plan, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(plan["run_dir"], "plan.json"))
+
+
+def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
+    """The saved plan of ``run`` (a name under runs/ or a path); a changed model config is refused."""
+    run_dir = run if os.path.isdir(run) else os.path.join(runs_dir(root), run)
+    path = os.path.join(run_dir, "plan.json")
+    if not os.path.exists(path):
+        raise UserError(f"cannot resume {run}: {path} not found")
+    try:
+        with open(path) as f:
+            plan = json.load(f)
+    except ValueError as e:
+        raise UserError(f"{path}: corrupt run plan ({e})") from None
+    plan["run_dir"] = run_dir
+    if cfg is not None:
+        tok = toklib.load(plan["tokenizer"])
+        ids = toklib.special_ids(tok)
+        new_model = ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
+                                       bos_id=ids["bos"], eos_id=ids["eos"]).to_dict()
+        old = plan["train"]
+        changed = {k: (old.get(k), v) for k, v in dataclasses.asdict(cfg).items()
+                   if k in MODEL_AND_DATA_KEYS and old.get(k) != v}
+        if new_model != plan["model"]:
+            changed["model"] = "preset or size differs"
+        if changed:
+            detail = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" if isinstance(v, tuple) else f"{k}: {v}" for k, v in changed.items())
+            raise UserError(f"cannot resume {plan['name']} with a different model or data layout ({detail})")
+        plan["train"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in RESUMABLE_KEYS})
+    return plan
+
+
+# settings that define the run's model and token stream: a resume must keep them
+MODEL_AND_DATA_KEYS = ("preset", "seq_len", "micro_batch", "batch_tokens", "seed", "max_position", "val_fraction",
+                       "loader_workers", "workers")
+# settings a resume may change (to extend a run, or look more often)
+RESUMABLE_KEYS = ("max_steps", "max_tokens", "eval_every", "checkpoint_every", "stop_after", "device", "compile")

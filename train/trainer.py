@@ -1,0 +1,275 @@
+"""The training function: the same code in-process and on each Ray Train worker.
+
+AdamW (fused on CUDA), linear warmup + cosine decay, gradient clipping,
+gradient accumulation up to ``batch_tokens`` per optimizer step, bf16 autocast
+on CUDA, fp32 on CPU, optional ``torch.compile``, periodic validation, a
+progress line and ``metrics.jsonl``, checkpoints, and at the end ``final/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+from webmill.train import checkpoint as ckpt
+from webmill.train.export import export_final
+from webmill.train.flops import peak_flops
+from webmill.train.loader import PackedLoader, list_units
+from webmill.train.model import LlamaLM, ModelConfig
+from webmill.train.tokenizer import load as load_tokenizer
+
+
+def lr_at(step: int, cfg: dict) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``lr · min_lr_ratio`` at ``max_steps``."""
+    peak, warmup, total = cfg["lr"], cfg["warmup"], cfg["max_steps"]
+    if warmup and step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = peak * cfg["min_lr_ratio"]
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            from webmill.errors import UserError
+            raise UserError("[train] device = cuda, but no CUDA device is visible")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+class Distributed:
+    """Rank, world size and collectives; a no-op outside Ray Train."""
+
+    def __init__(self):
+        import torch.distributed as dist
+
+        self.dist = dist if dist.is_available() and dist.is_initialized() else None
+        self.rank = self.dist.get_rank() if self.dist else 0
+        self.world = self.dist.get_world_size() if self.dist else 1
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+
+    def mean(self, value: float, device) -> float:
+        if not self.dist:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        self.dist.all_reduce(t)
+        return t.item() / self.world
+
+    def gather(self, obj) -> list:
+        if not self.dist:
+            return [obj]
+        out = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.dist:
+            self.dist.barrier()
+
+
+def train_loop(plan: dict) -> dict:
+    """Train per ``plan``; returns the run summary (on every rank)."""
+    cfg, run_dir = plan["train"], plan["run_dir"]
+    dd = Distributed()
+    device = pick_device(cfg["device"], dd.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.manual_seed(cfg["seed"])
+    mcfg = ModelConfig(**plan["model"])
+    model = LlamaLM(mcfg)
+    model.init_weights(cfg["seed"])
+    model.to(device)
+
+    tok = load_tokenizer(plan["tokenizer"])
+    seq_len, micro = cfg["seq_len"], cfg["micro_batch"]
+    accum = max(1, round(cfg["batch_tokens"] / (seq_len * micro * dd.world)))
+    tokens_per_step = accum * micro * seq_len * dd.world
+    max_steps = cfg["max_steps"]
+    if cfg["max_tokens"]:
+        max_steps = min(max_steps, math.ceil(cfg["max_tokens"] / tokens_per_step))
+    sched = {**cfg, "max_steps": max_steps}
+
+    import pyarrow.fs as pafs
+    fs, _ = pafs.FileSystem.from_uri("file:///") if "://" not in plan["root"] else pafs.FileSystem.from_uri(plan["root"])
+    data = plan["data"]
+    id_filter = ("train", cfg["val_fraction"]) if data["id_filter"] is not None else None
+    loader = PackedLoader(fs, list_units(fs, data["train"]), tok, seq_len=seq_len, batch_rows=micro,
+                          bos_id=mcfg.bos_id, rank=dd.rank, world_size=dd.world, workers=cfg["loader_workers"],
+                          seed=cfg["seed"], max_doc_tokens=cfg["max_doc_tokens"] or None, id_filter=id_filter)
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["weight_decay"]},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=cfg["lr"], betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
+
+    step, tokens_seen, history = 0, 0, {}
+    resume_from = ckpt.latest(run_dir)
+    if resume_from:
+        state = ckpt.restore(resume_from, model, optimizer, device)
+        if state["model"] != plan["model"]:
+            from webmill.errors import UserError
+            raise UserError(f"{resume_from}: checkpoint is for a different model")
+        loader.load_state_dict(state["loaders"][dd.rank])
+        step, tokens_seen, history = state["step"], state["tokens_seen"], state.get("history", {})
+
+    train_model = model
+    if dd.dist:
+        from torch.nn.parallel import DistributedDataParallel
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg["compile"]:
+        train_model = torch.compile(train_model)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+
+    flops_token = model.flops_per_token(seq_len)
+    peak = peak_flops(device)
+    metrics_path = os.path.join(run_dir, "metrics.jsonl")
+    if dd.rank == 0:
+        _truncate_metrics(metrics_path, step)
+    stop_at = min(max_steps, step + cfg["stop_after"]) if cfg["stop_after"] else max_steps
+    val_entropy = None
+    if dd.rank == 0:
+        say = _Progress(stop_at, plan["name"])
+        say.line(f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
+                 f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {tokens_per_step:,} tokens/step "
+                 f"({dd.world} worker(s) × {accum} × {micro} × {seq_len}), {device.type}, steps {step}→{stop_at}")
+    batches = iter(loader)
+    t_last, tok_last = time.time(), 0
+    last_loss = None
+    try:
+        while step < stop_at:
+            lr = lr_at(step, sched)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            loss_sum = 0.0
+            for i in range(accum):
+                batch = next(batches).to(device, non_blocking=True)
+                x, y = batch[:, :-1], batch[:, 1:]
+                sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
+                with sync, autocast:
+                    loss = train_model(x, y) / accum
+                with sync:
+                    loss.backward()
+                loss_sum += loss.item()
+            if cfg["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_seen += tokens_per_step
+            tok_last += tokens_per_step
+            last_loss = dd.mean(loss_sum, device)
+            record = {"step": step, "loss": last_loss, "lr": lr, "tokens": tokens_seen}
+            now = time.time()
+            if dd.rank == 0 and (now - t_last > 1.0 or step == stop_at):
+                tps = tok_last / (now - t_last)
+                record.update({"tokens_per_s": round(tps, 1),
+                               "mfu": round(tps * flops_token / peak, 5) if peak else None})
+                t_last, tok_last = now, 0
+            if step % cfg["eval_every"] == 0 or step == max_steps:
+                val, val_entropy = evaluate(model, plan, tok, device, autocast)
+                if val is not None:
+                    record["val_loss"] = val
+                    history["val_loss"] = val
+            history["train_loss"] = last_loss
+            if dd.rank == 0:
+                _append(metrics_path, record)
+                say.step(record)
+            if step % cfg["checkpoint_every"] == 0 or step == stop_at:
+                loaders = dd.gather(loader.state_dict())
+                if dd.rank == 0:
+                    ckpt.save(run_dir, step, model, optimizer, {"model": plan["model"], "loaders": loaders,
+                                                                "tokens_seen": tokens_seen, "history": history,
+                                                                "train": cfg})
+                dd.barrier()
+    finally:
+        if dd.rank == 0:
+            say.close()
+    summary = {"name": plan["name"], "run_dir": run_dir, "step": step, "max_steps": max_steps, "tokens_seen": tokens_seen,
+               "train_loss": history.get("train_loss"), "val_loss": history.get("val_loss"),
+               "val_unigram_entropy": val_entropy, "parameters": model.num_params(),
+               "flops_per_token": flops_token, "device": device.type, "workers": dd.world,
+               "loader": loader.stats, "finished": step >= max_steps}
+    if dd.rank == 0 and step >= max_steps:
+        summary["final"] = export_final(plan, model, summary)
+    dd.barrier()
+    return summary
+
+
+@torch.no_grad()
+def evaluate(model, plan: dict, tok, device, autocast) -> tuple[float | None, float | None]:
+    """Mean loss over the first ``eval_batches`` validation batches, and those targets' unigram entropy (nats)."""
+    cfg, data = plan["train"], plan["data"]
+    import pyarrow.fs as pafs
+    fs = pafs.LocalFileSystem()
+    if not data["val"]:
+        return None, None
+    id_filter = ("val", cfg["val_fraction"]) if data["id_filter"] is not None else None
+    loader = PackedLoader(fs, list_units(fs, data["val"]), tok, seq_len=cfg["seq_len"], batch_rows=cfg["micro_batch"],
+                          bos_id=plan["model"]["bos_id"], seed=cfg["seed"], id_filter=id_filter, loop=False,
+                          max_doc_tokens=cfg["max_doc_tokens"] or None)
+    model.eval()
+    losses, counts = [], torch.zeros(plan["model"]["vocab_size"], dtype=torch.float64)
+    try:
+        for i, batch in enumerate(loader):
+            if i >= cfg["eval_batches"]:
+                break
+            batch = batch.to(device)
+            with autocast:
+                losses.append(model(batch[:, :-1], batch[:, 1:]).item())
+            counts += torch.bincount(batch[:, 1:].reshape(-1).cpu(), minlength=counts.numel()).double()
+    finally:
+        model.train()
+    if not losses:
+        return None, None
+    p = counts[counts > 0] / counts.sum()
+    return sum(losses) / len(losses), float(-(p * p.log()).sum())
+
+
+def _append(path: str, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: str, step: int) -> None:
+    """On resume, drop metric lines after the checkpoint so the file is one continuous history."""
+    if not os.path.exists(path):
+        return
+    keep = [line for line in open(path) if line.strip() and json.loads(line)["step"] <= step]
+    with open(path, "w") as f:
+        f.writelines(keep)
+
+
+class _Progress:
+    """One progress line on stderr, redrawn in place on a terminal, every few steps otherwise."""
+
+    def __init__(self, total: int, name: str):
+        self.total, self.name, self.t0 = total, name, time.time()
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def line(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def step(self, r: dict) -> None:
+        now = time.time()
+        if not (self.tty or now - self.last_print > 5 or r["step"] == self.total or "val_loss" in r):
+            return
+        self.last_print = now
+        done = r["step"] / max(self.total, 1)
+        bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
+        extra = "".join([f" tok/s {r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "",
+                         f" mfu {r['mfu'] * 100:.1f}%" if r.get("mfu") else "",
+                         f" val {r['val_loss']:.3f}" if "val_loss" in r else ""])
+        text = f"[{bar}] step {r['step']}/{self.total} loss {r['loss']:.3f} lr {r['lr']:.2e}{extra}"
+        print(("\r" + text + " " * 8) if self.tty else text, file=sys.stderr, end="" if self.tty else "\n", flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
