@@ -152,9 +152,9 @@ def train_loop(plan: dict) -> dict:
                 batch = next(batches).to(device, non_blocking=True)
                 x, y = batch[:, :-1], batch[:, 1:]
                 sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
-                with sync, autocast:
-                    loss = train_model(x, y) / accum
                 with sync:
+                    with autocast:
+                        loss = train_model(x, y) / accum
                     loss.backward()
                 loss_sum += loss.item()
             if cfg["grad_clip"]:

@@ -1,4 +1,8 @@
-"""``webmill demo``: serve a real website on 127.0.0.1 and run the stages built so far on it."""
+"""``webmill demo``: serve a real website on 127.0.0.1 and run the whole pipeline on it, offline.
+
+crawl → clean → dedup → shard → tokenizer → train (the tiny model, a few minutes
+on a CPU) → report, then the stats and a generated sample.
+"""
 from __future__ import annotations
 
 import click
@@ -10,60 +14,66 @@ DEMO_SITES = {"libstdcxx-manual": ["11/index.html", "12/index.html"], "postgresq
 
 @click.command("demo")
 @click.option("--sites", default="libstdcxx-manual,postgresql-15", show_default=True,
-              help="folders of ../shared/corpora to serve and crawl")
+              help="folders of ../shared/corpora to serve and crawl (Python's own docs where those are absent)")
+@click.option("--train-steps", type=int, default=600, show_default=True, help="optimizer steps of the tiny model")
+@click.option("--report", "report_path", default=None, help="report file (default: <root>/report.html)")
 @json_option
 @pass_ctx
-def demo(ctx, sites, as_json):
-    """Serve real sites on 127.0.0.1, then crawl → clean → dedup them into the corpus root."""
-    import time
+def demo(ctx, sites, train_steps, report_path, as_json):
+    """Serve real sites on 127.0.0.1, run crawl → … → train on them, write the report, print a sample."""
+    import tempfile
+    from pathlib import Path
 
-    from webmill.clean.stage import run_clean
-    from webmill.clean.warcs import crawl_inputs
-    from webmill.crawl.catalog import Catalog
+    from webmill.config import Config
     from webmill.crawl.config import CrawlConfig
-    from webmill.crawl.run import run_crawl, spec_dict
-    from webmill.crawl.warc import new_crawl_id
-    from webmill.dedup.stage import run_dedup
+    from webmill.crawl.run import spec_dict
     from webmill.errors import UserError
+    from webmill.insight.report import build_report
+    from webmill.insight.stats import corpus_stats, render
+    from webmill.pipeline.run import STAGES, Pipeline
+    from webmill.pydoc_site import render_site
     from webmill.serve import SiteServer, find_corpora
+    from webmill.settings import override
+    from webmill.train.generate import load_run, stream_text
 
     corpora = find_corpora()
-    if corpora is None:
-        raise UserError("demo: ../shared/corpora not found beside the checkout (set WEBMILL_CORPORA to a folder of sites)")
     names = [s.strip() for s in sites.split(",") if s.strip()]
-    for name in names:
-        if not (corpora / name).is_dir():
-            raise UserError(f"demo: {corpora / name} does not exist")
-    root, ray = ctx.root(), ctx.ray()
-    timings = {}
+    tmp = None
+    if corpora is None or not all((corpora / n).is_dir() for n in names):
+        if corpora is not None and any((corpora / n).is_dir() for n in names):
+            missing = [n for n in names if not (corpora / n).is_dir()]
+            raise UserError(f"demo: {', '.join(str(corpora / n) for n in missing)} does not exist")
+        tmp = tempfile.TemporaryDirectory(prefix="webmill-pydoc-")
+        corpora, names = render_site(Path(tmp.name)), ["pydoc"]
+        ctx.say("demo: ../shared/corpora not found; serving Python's own documentation (pydoc_data)")
+    cfg = Config()
+    cfg.train = override(cfg.train, section="train", vocab_size=4096, seq_len=256, batch_tokens=8192, micro_batch=16,
+                         lr=3e-3, warmup=min(50, train_steps // 10), max_steps=train_steps,
+                         eval_every=max(1, train_steps // 5), checkpoint_every=max(1, train_steps // 3))
+    cfg.shards = override(cfg.shards, section="shards", val_fraction=0.02)
+    root = ctx.root()
     with SiteServer(corpora) as server:
         seeds = [server.url(f"{n}/{s}") for n in names for s in DEMO_SITES.get(n, ["index.html"])]
-        ctx.say(f"demo: serving {corpora} on {server.base}; crawling {len(seeds)} seed(s)")
-        spec = spec_dict(CrawlConfig(seeds=seeds, allow_private_networks=True, max_pages=0))
-        crawl_id = new_crawl_id()
-        catalog = Catalog.open(root)
-        catalog.add_job(crawl_id, spec, state="running")
-        t = time.time()
-        crawl = run_crawl(root, ray, crawl_id, spec, catalog=catalog)
-        catalog.set_state(crawl_id, "done", ended=time.time(), counts=crawl["outcomes"])
-        timings["crawl"] = time.time() - t
-    ctx.say(f"demo: crawled {crawl['pages_stored']:,} pages; cleaning")
-    t = time.time()
-    clean = run_clean(root, ray, crawl_inputs(root, crawl_id), crawl_id, ctx.config.clean)
-    timings["clean"] = time.time() - t
-    ctx.say(f"demo: kept {clean['kept']:,} documents; deduplicating")
-    t = time.time()
-    dedup = run_dedup(root, ray, [clean["docs"]], crawl_id, ctx.config.dedup)
-    timings["dedup"] = time.time() - t
-    summary = {"crawl": crawl, "clean": clean, "dedup": dedup, "seconds": timings, "root": root.display()}
-    lines = [
-        f"demo corpus in {root.display()}:",
-        f"  crawl {crawl_id}: {crawl['pages_stored']:,} pages stored of {crawl['urls_attempted']:,} URLs ({timings['crawl']:.0f}s)",
-        f"  clean: {clean['kept']:,} documents kept of {clean['documents_in']:,} ({timings['clean']:.0f}s); "
-        f"top drop reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(clean['dropped'].items(), key=lambda kv: -kv[1])[:3]),
-        f"  dedup: {dedup['kept']:,} kept; {dedup['exact_dups']:,} exact and {dedup['near_dups']:,} near duplicates "
-        f"in {dedup['clusters']:,} clusters ({timings['dedup']:.0f}s)",
-        f"  documents: {root.display(dedup['docs'])}",
-        "  (training shards, the tokenizer, training and the report are not built yet: issues #6 and #7)",
-    ]
+        ctx.say(f"demo: serving {corpora} on {server.base}; {len(seeds)} seed(s)")
+        cfg.crawl = CrawlConfig(seeds=seeds, allow_private_networks=True, max_pages=0)
+        pipeline = Pipeline(root, cfg, ctx.ray, say=ctx.say, crawl_spec=spec_dict(cfg.crawl))
+        result = pipeline.run(list(STAGES))
+    if tmp is not None:
+        tmp.cleanup()
+    report_path = report_path or root.local_path("report.html") or "report.html"
+    report = build_report(root, report_path)
+    stats = corpus_stats(root)
+    train = result["stages"]["train"]
+    model, tok = load_run(train["run_dir"], __import__("torch").device("cpu"))
+    prompt = "The "
+    sample = prompt + "".join(stream_text(model, tok, prompt, max_new_tokens=60, temperature=0.8, top_k=50, seed=0))
+    summary = {"pipeline": result, "stats": stats, "report": report, "sample": sample,
+               **{k: result["stages"][k] for k in STAGES}}
+    total = sum(result["seconds"].values()) or 1.0
+    lines = [*render(stats), "", "time per stage: " + ", ".join(f"{k} {v:.0f}s ({100 * v / total:.0f}%)"
+                                                             for k, v in result["seconds"].items()),
+             f"report: {report['path']} ({len(report['charts'])} charts)",
+             f"model:  {train.get('final')}",
+             "sample: " + " ".join(sample.split()),
+             f"next:   webmill --root {root.display()} query \"SELECT drop_reason, count(*) FROM excluded GROUP BY 1\""]
     finish(as_json, summary, lines)

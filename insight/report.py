@@ -1,0 +1,111 @@
+"""One self-contained HTML report: plotly charts with plotly.js inlined once, no network fetches."""
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+
+from webmill.insight.stats import corpus_stats
+from webmill.insight.views import connect
+from webmill.shards.root import CorpusRoot
+
+
+def build_report(root: CorpusRoot, out_path: str) -> dict:
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
+
+    s = corpus_stats(root)
+    con, views = connect(root)
+    charts: list[tuple[str, go.Figure]] = []
+
+    if s["funnel"]:
+        labels, values = zip(*s["funnel"])
+        charts.append(("Funnel: from pages fetched to documents trained on",
+                       go.Figure(go.Funnel(y=list(labels), x=list(values), textinfo="value+percent initial"))))
+    if s["clean"]["drop_reasons"]:
+        d = s["clean"]["drop_reasons"]
+        charts.append(("Why documents were dropped (clean)", _bar(go, list(d), list(d.values()), "documents")))
+    langs = s["docs"].get("languages") or s["clean"]["languages"]
+    if langs:
+        charts.append(("Languages of kept documents", _bar(go, list(langs)[:20], list(langs.values())[:20], "documents")))
+    if s["docs"].get("top_hosts"):
+        h = s["docs"]["top_hosts"]
+        charts.append(("Top hosts", _bar(go, list(h), list(h.values()), "documents", horizontal=True)))
+    if "docs" in views:
+        lengths = [r[0] for r in con.execute("SELECT n_chars FROM docs USING SAMPLE 100000 ROWS").fetchall()]
+        fig = go.Figure(go.Histogram(x=lengths, nbinsx=60))
+        fig.update_layout(xaxis_title="characters per document (log scale)", yaxis_title="documents", xaxis_type="log")
+        charts.append(("Document length", fig))
+    sizes = s["dedup"].get("cluster_sizes")
+    if sizes:
+        charts.append(("Duplicate cluster sizes", _bar(go, [str(k) for k in sizes], list(sizes.values()), "clusters",
+                                                       x_title="documents in cluster")))
+    for name, points in _loss_curves(root).items():
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=points["step"], y=points["loss"], name="train loss", mode="lines"))
+        if points["val_step"]:
+            fig.add_trace(go.Scatter(x=points["val_step"], y=points["val_loss"], name="validation loss", mode="lines+markers"))
+        fig.update_layout(xaxis_title="step", yaxis_title="loss (nats/token)")
+        charts.append((f"Training run {name}: loss", fig))
+
+    body = []
+    for i, (title, fig) in enumerate(charts):
+        fig.update_layout(margin=dict(l=60, r=20, t=30, b=50), height=380, template="plotly_white")
+        body.append(f"<section><h2>{html.escape(title)}</h2>"
+                    + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}",
+                                  config={"displaylogo": False}) + "</section>")
+    summary = "".join(f"<li>{html.escape(line.strip())}</li>" for line in _summary_lines(s))
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>webmill report: {html.escape(s['root'])}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:">
+<script>{get_plotlyjs()}</script>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+section{{margin:2em 0}} h2{{font-size:1.1em}} code{{background:#f4f4f4}}</style></head>
+<body><h1>webmill corpus report</h1><p><code>{html.escape(s['root'])}</code>, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}</p>
+<ul>{summary}</ul>
+{''.join(body)}
+<script type="application/json" id="webmill-stats">{html.escape(json.dumps(s, default=str))}</script>
+</body></html>"""
+    tmp = out_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    os.replace(tmp, out_path)
+    return {"path": out_path, "charts": [t for t, _ in charts], "bytes": len(page.encode())}
+
+
+def _bar(go, x, y, y_title, *, horizontal=False, x_title=None):
+    if horizontal:
+        fig = go.Figure(go.Bar(x=y[::-1], y=x[::-1], orientation="h"))
+        fig.update_layout(xaxis_title=y_title)
+    else:
+        fig = go.Figure(go.Bar(x=x, y=y))
+        fig.update_layout(yaxis_title=y_title, xaxis_title=x_title)
+    return fig
+
+
+def _loss_curves(root: CorpusRoot) -> dict:
+    path = root.local_path("runs")
+    out = {}
+    if not path or not os.path.isdir(path):
+        return out
+    for name in sorted(os.listdir(path)):
+        metrics = os.path.join(path, name, "metrics.jsonl")
+        if not os.path.exists(metrics):
+            continue
+        pts = {"step": [], "loss": [], "val_step": [], "val_loss": []}
+        for line in open(metrics):
+            r = json.loads(line)
+            pts["step"].append(r["step"])
+            pts["loss"].append(r["loss"])
+            if "val_loss" in r:
+                pts["val_step"].append(r["step"])
+                pts["val_loss"].append(r["val_loss"])
+        out[name] = pts
+    return out
+
+
+def _summary_lines(s: dict) -> list[str]:
+    from webmill.insight.stats import render
+
+    return render(s)[1:]
