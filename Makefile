@@ -38,6 +38,8 @@ bench: setup
 	$(PY) bench/crawl.py
 	$(PY) bench/clean.py
 	$(PY) bench/dedup.py
+	$(PY) bench/train.py
+	$(PY) bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

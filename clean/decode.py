@@ -24,7 +24,7 @@ def fix_mojibake(text: str) -> str:
     """ftfy's repair of text decoded with the wrong codec (run on extracted text: HTML is 10x larger)."""
     from ftfy.badness import is_bad
 
-    if is_bad(text):
+    if not text.isascii() and is_bad(text):  # mojibake needs non-ASCII characters; the check is a C-speed scan
         text = ftfy.fix_text(text, normalization=None, fix_line_breaks=False)
     return unicodedata.normalize("NFC", text)
 

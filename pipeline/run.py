@@ -55,6 +55,7 @@ def select(first: str | None, last: str | None) -> list[str]:
 class Pipeline:
     def __init__(self, root: CorpusRoot, cfg: Config, ray_fn, *, say=print, crawl_spec: dict | None = None):
         self.root, self.cfg, self.ray_fn, self.say = root, cfg, ray_fn, say
+        self._live_at = 0.0
         self.state = load_state(root)
         self.crawl_spec = crawl_spec
         self.crawl_id = cfg.run.crawl or None
@@ -113,6 +114,23 @@ class Pipeline:
                 "train": lambda: bool(s.get("final")) and r.exists("runs", s["name"], "final", "training.json"),
                 }[stage]()
 
+    def _live(self, text: str) -> None:
+        """A stage's running count: redrawn in place on a terminal, every 5 s in a log."""
+        import sys
+
+        now = time.time()
+        if sys.stderr.isatty():
+            print(f"\r  {text}\033[K", end="", file=sys.stderr, flush=True)
+        elif now - self._live_at >= 5:
+            self._live_at = now
+            self.say(f"  {text}")
+
+    def _end_live(self) -> None:
+        import sys
+
+        if sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
     def _upstream(self, stage: str) -> dict:
         return self.state["stages"][stage]["summary"]
 
@@ -132,7 +150,12 @@ class Pipeline:
         except UserError:
             catalog.add_job(crawl_id, self.crawl_spec, state="running")
         catalog.set_state(crawl_id, "running", started=time.time())
-        summary = run_crawl(self.root, self.ray_fn(), crawl_id, self.crawl_spec, catalog=catalog)
+        def progress(p: dict, elapsed: float) -> None:
+            stored = p["counts"].get("stored", 0)
+            self._live(f"crawl: {stored:,} pages stored, {stored / max(elapsed, 1e-9):.1f} pages/s, {p['bytes'] / 1e6:.1f} MB")
+
+        summary = run_crawl(self.root, self.ray_fn(), crawl_id, self.crawl_spec, catalog=catalog, on_progress=progress)
+        self._end_live()
         catalog.set_state(crawl_id, "done", ended=time.time(), counts=summary["outcomes"])
         return summary
 
@@ -144,7 +167,14 @@ class Pipeline:
         from webmill.clean.warcs import crawl_inputs
 
         cid = self._crawl_id()
-        return run_clean(self.root, self.ray_fn(), crawl_inputs(self.root, cid), cid, self.cfg.clean)
+
+        def progress(results: list, total: int, elapsed: float) -> None:
+            docs = sum(r["documents_in"] for r in results)
+            self._live(f"clean: {len(results)}/{total} WARC units, {docs:,} documents, {docs / max(elapsed, 1e-9):.1f} docs/s")
+
+        summary = run_clean(self.root, self.ray_fn(), crawl_inputs(self.root, cid), cid, self.cfg.clean, on_progress=progress)
+        self._end_live()
+        return summary
 
     def _dedup(self) -> dict:
         from webmill.dedup.stage import run_dedup

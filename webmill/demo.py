@@ -15,7 +15,7 @@ DEMO_SITES = {"libstdcxx-manual": ["11/index.html", "12/index.html"], "postgresq
 @click.command("demo")
 @click.option("--sites", default="libstdcxx-manual,postgresql-15", show_default=True,
               help="folders of ../shared/corpora to serve and crawl (Python's own docs where those are absent)")
-@click.option("--train-steps", type=int, default=600, show_default=True, help="optimizer steps of the tiny model")
+@click.option("--train-steps", type=int, default=300, show_default=True, help="optimizer steps of the tiny model")
 @click.option("--report", "report_path", default=None, help="report file (default: <root>/report.html)")
 @json_option
 @pass_ctx
