@@ -41,6 +41,7 @@ def main() -> None:
         cfg = Config()
         cfg.train = override(cfg.train, section="train", vocab_size=4096, seq_len=256, batch_tokens=8192, micro_batch=16,
                              max_steps=args.train_steps, eval_every=args.train_steps, checkpoint_every=args.train_steps)
+        cfg.shards = override(cfg.shards, section="shards", val_fraction=0.05)
         with SiteServer(corpora) as server:
             cfg.crawl = CrawlConfig(seeds=[server.url(f"{args.site}/{args.seed_page}")], allow_private_networks=True,
                                     max_pages=0)
@@ -50,7 +51,7 @@ def main() -> None:
         total = sum(result["seconds"].values())
         print(f"site {args.site}: {s['crawl']['pages_stored']:,} pages → {s['clean']['kept']:,} clean → "
               f"{s['dedup']['kept']:,} after dedup → {s['tokenizer']['tokens']['train']:,} train tokens → "
-              f"{args.train_steps} steps (val loss {s['train']['val_loss']:.3f})")
+              f"{args.train_steps} steps (val loss {_fmt(s['train']['val_loss'])})")
         print(f"(embedded Ray start: {ray_start:.1f}s, not counted below)")
         print(f"{'stage':<10} {'seconds':>8} {'share':>7}")
         for stage in STAGES:
@@ -60,6 +61,10 @@ def main() -> None:
         print(f"{'total':<10} {total:8.1f}   slowest stage: {slowest}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _fmt(x) -> str:
+    return "n/a (empty validation split)" if x is None else f"{x:.3f}"
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def main() -> None:
             pass
         st = whole.stats
         print(f"packing: {st['docs']:,} documents, {st['doc_tokens']:,} tokens, {st['cropped_tokens']:,} cropped "
-              f"({st['cropped_tokens'] / max(st['doc_tokens'], 1):.2%}) at max_doc_tokens = 64 x {args.seq_len}")
+              f"({st['cropped_tokens'] / max(st['doc_tokens'], 1):.2%}) at max_doc_tokens = 1024 x {args.seq_len}")
 
         mcfg = ModelConfig.preset(args.preset, tok.get_vocab_size(), bos_id=bos)
         model = LlamaLM(mcfg)

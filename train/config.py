@@ -28,7 +28,7 @@ class TrainConfig:
     eval_batches: int = field(8, "batches per validation pass", min=1)
     checkpoint_every: int = field(100, "steps between checkpoints", min=1)
     max_position: int = field(0, "rotary table length (0 = the preset's)", min=0)
-    max_doc_tokens: int = field(0, "crop documents to this many tokens (0 = 64 × seq_len)", min=0)
+    max_doc_tokens: int = field(0, "crop documents to this many tokens (0 = 1024 × seq_len)", min=0)
     loader_workers: int = field(1, "loader streams per data-parallel rank", min=1)
     stop_after: int = field(0, "stop this session after N steps; the schedule still spans max_steps (0 = off)", min=0)
     workers: int = field(1, "data-parallel workers (Ray Train) ; 1 = in-process", min=1)

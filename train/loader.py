@@ -69,7 +69,7 @@ class PackedLoader:
         self.fs, self.units, self.tok = fs, units, tokenizer
         self.seq_len, self.batch_rows, self.bos_id = seq_len, batch_rows, bos_id
         self.rank, self.world_size, self.workers, self.seed = rank, world_size, workers, seed
-        self.max_doc_tokens = max_doc_tokens or 64 * seq_len
+        self.max_doc_tokens = max_doc_tokens or 1024 * seq_len
         self.id_filter = id_filter    # ("train" | "val", fraction): split by a hash of the doc id
         self.loop, self.prefetch = loop, prefetch
         n_streams = world_size * workers

@@ -139,6 +139,8 @@ def train_loop(plan: dict) -> dict:
         say.line(f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
                  f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {tokens_per_step:,} tokens/step "
                  f"({dd.world} worker(s) × {accum} × {micro} × {seq_len}), {device.type}, steps {step}→{stop_at}")
+        if not data["val"]:
+            say.line(f"train {plan['name']}: the validation split is empty; no validation loss will be reported")
     batches = iter(loader)
     t_last, tok_last = time.time(), 0
     last_loss = None

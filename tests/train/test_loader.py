@@ -53,7 +53,7 @@ def test_rows_are_packed_with_a_bos_at_each_document_start(shards):
     assert first.shape == (4, 33) and first.dtype == torch.int64
     assert first[0, 0].item() == bos  # the stream starts at a document start
     batches = list(itertools.islice(iter(loader(shards, loop=False)), 50))
-    assert sum(int((b == bos).sum()) for b in batches) > 5  # rows span documents
+    assert sum(int((b == bos).sum()) for b in batches) > 1  # rows span documents
 
 
 def test_resume_gives_the_batch_the_uninterrupted_run_would_see(shards):
@@ -82,11 +82,14 @@ def test_empty_and_very_long_documents(tmp_path, shards):
     long_doc = "The planner estimates the cost of each plan. " * 2000
     write_docs(root, "docs", ["", "short text here", long_doc, "", "another document"] * 2)
     units = list_units(FS, DatasetReader(root, "docs").paths())
-    ld = PackedLoader(FS, units, tok, seq_len=32, batch_rows=2, bos_id=0, max_doc_tokens=None, loop=False)
+    ld = PackedLoader(FS, units, tok, seq_len=128, batch_rows=1, bos_id=0, loop=False)
     rows = sum(b.shape[0] for b in ld)
     assert ld.stats["empty_docs"] == 4
-    assert ld.stats["cropped_tokens"] > 0  # the long document is longer than 64 × seq_len
-    assert rows > 0
+    assert ld.stats["doc_tokens"] > 2 * 100 * 129 and ld.stats["cropped_tokens"] == 0  # split over rows, not lost
+    assert rows == ld.stats["doc_tokens"] // 129
+    cropped = PackedLoader(FS, units, tok, seq_len=32, batch_rows=2, bos_id=0, max_doc_tokens=100 * 32, loop=False)
+    list(cropped)
+    assert cropped.stats["cropped_tokens"] > 0  # a document longer than the crop loses only its tail
 
 
 def test_no_shards_and_no_text_column(tmp_path, shards):
