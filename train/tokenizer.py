@@ -128,7 +128,7 @@ def train_for_shards(root, shards: str | None, *, vocab_size: int, max_chars: in
                 root.write_bytes_atomic(f.read(), *folder, name)
     if is_set:
         manifest = read_manifest(root, shards)
-        for split, sp in manifest["splits"].items():
+        for sp in manifest["splits"].values():
             for shard in sp["shards"]:
                 shard["tokens"] = count_tokens(root, f"shards/{shards}", shard["path"], tok)
                 if on_progress:

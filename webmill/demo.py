@@ -65,7 +65,7 @@ def demo(ctx, sites, train_steps, report_path, as_json):
     stats = corpus_stats(root)
     train = result["stages"]["train"]
     model, tok = load_run(train["run_dir"], __import__("torch").device("cpu"))
-    prompt = "The "
+    prompt = "The"
     sample = prompt + "".join(stream_text(model, tok, prompt, max_new_tokens=60, temperature=0.8, top_k=50, seed=0))
     summary = {"pipeline": result, "stats": stats, "report": report, "sample": sample,
                **{k: result["stages"][k] for k in STAGES}}

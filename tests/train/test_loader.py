@@ -66,7 +66,7 @@ def test_resume_gives_the_batch_the_uninterrupted_run_would_see(shards):
     resumed = loader(shards, workers=2, batch_rows=32, seq_len=64)
     resumed.load_state_dict(state)
     got = list(itertools.islice(iter(resumed), 60))
-    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+    assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
     assert any(s["epoch"] > 0 for s in resumed.state_dict()["streams"])
 
 
