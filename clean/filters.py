@@ -40,6 +40,12 @@ SIGNALS = [
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def _c4_removes(line: str) -> bool:
+    """C4's line rules: a line mentioning javascript or a policy, or holding a word over 1,000 characters."""
+    low = line.lower()
+    return "javascript" in low or any(p in low for p in POLICY) or max((len(w) for w in line.split()), default=0) > 1000
+
+
 @dataclass
 class Drop:
     reason: str
@@ -121,8 +127,11 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
         low = text.lower()
         if "lorem ipsum" in low:
             fail("c4_lorem_ipsum", "lorem_ipsum", 1)
-        kept = [l for l in lines if "javascript" not in l.lower() and not any(p in l.lower() for p in POLICY)
-                and max((len(w) for w in l.split()), default=0) <= 1000]
+        # a line can only be removed if its trigger occurs somewhere in the text: look once, then per line
+        if "javascript" in low or any(p in low for p in POLICY) or any(len(w) > 1000 for w in words):
+            kept = [line for line in lines if not _c4_removes(line)]
+        else:
+            kept = lines
         if len(kept) != len(lines):
             text = "\n".join(kept)
             words = text.split()
@@ -134,7 +143,7 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
     if word_rules and words:
         sig["mean_word_length"] = sum(len(w) for w in words) / n_words
         sig["symbol_word_ratio"] = sum(text.count(s) for s in SYMBOLS) / n_words
-        sig["alpha_words_ratio"] = sum(1 for w in words if any(c.isalpha() for c in w)) / n_words
+        sig["alpha_words_ratio"] = sum(1 for w in words if w.isalpha() or any(c.isalpha() for c in w)) / n_words
         sig["stop_words"] = float(sum(1 for w in words if w.lower() in STOP_WORDS))
     if nonempty:
         sig["bullet_lines_ratio"] = sum(1 for l in nonempty if l.startswith(BULLETS)) / len(nonempty)
