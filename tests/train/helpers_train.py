@@ -21,12 +21,12 @@ vocab_size = 1024
 seq_len = 128
 batch_tokens = 4096
 micro_batch = 16
-lr = 4e-3
+lr = 3e-3
 warmup = 10
-max_steps = 250
-eval_every = 125
+max_steps = 350
+eval_every = 175
 eval_batches = 4
-checkpoint_every = 125
+checkpoint_every = 175
 """
 
 
