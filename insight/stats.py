@@ -75,6 +75,7 @@ def _dedup(root, con, views) -> dict:
         kept += Manifest.load(root, ds).rows
         for k, v in (mj.get("duplicates") or {}).items():
             kinds[k] = kinds.get(k, 0) + v
+    docs_in = docs_in or None  # datasets not written by `webmill dedup` do not say how many came in
     out = {"runs": len(views["dedup_docs"]), "documents_in": docs_in, "kept": kept, "duplicates": kinds,
            "duplicate_rate": round(1 - kept / docs_in, 4) if docs_in else None}
     if "clusters" in views:
@@ -153,8 +154,11 @@ def render(s: dict) -> list[str]:
         lines.append("          languages: " + ", ".join(f"{k} {v:,}" for k, v in list(cl["languages"].items())[:8]))
     d = s["dedup"]
     if d.get("runs"):
-        lines.append(f"  dedup:  {d['kept']:,} of {d['documents_in']:,} kept (duplicate rate {100 * (d['duplicate_rate'] or 0):.1f}%); "
-                     + ", ".join(f"{k} {v:,}" for k, v in d["duplicates"].items()))
+        if d["documents_in"]:
+            lines.append(f"  dedup:  {d['kept']:,} of {d['documents_in']:,} kept (duplicate rate {100 * d['duplicate_rate']:.1f}%); "
+                         + ", ".join(f"{k} {v:,}" for k, v in d["duplicates"].items()))
+        else:
+            lines.append(f"  dedup:  {d['kept']:,} documents")
     docs = s["docs"]
     if docs.get("documents"):
         p = docs["length_percentiles_chars"]
