@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 from webmill.shards import CorpusRoot
 
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"])
@@ -46,7 +46,7 @@ def uri_inputs(specs: list[str]) -> list[WarcInput]:
         try:
             fs, path = pafs.FileSystem.from_uri(spec) if "://" in spec else (pafs.LocalFileSystem(), posixpath.abspath(spec))
         except Exception as e:
-            raise UserError(f"--warc {spec}: cannot open ({str(e).splitlines()[0]})") from None
+            raise UserError(f"--warc {spec}: cannot open ({first_line(e)})") from None
         if any(c in path for c in "*?["):
             base = posixpath.dirname(path)
             infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))

@@ -54,7 +54,7 @@ def query(ctx, args, fmt, limit):
 
     import duckdb
 
-    from webmill.errors import UserError
+    from webmill.errors import UserError, first_line
     from webmill.insight.views import connect
 
     if len(args) > 2:
@@ -66,8 +66,7 @@ def query(ctx, args, fmt, limit):
         cols = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if cols else []
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0]
-        raise UserError(f"query: {first} (views here: {', '.join(sorted(views)) or 'none'})") from None
+        raise UserError(f"query: {first_line(e)} (views here: {', '.join(sorted(views)) or 'none'})") from None
     if fmt == "json":
         click.echo(json.dumps([dict(zip(cols, r)) for r in rows], default=str))
     elif fmt == "csv":

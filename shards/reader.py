@@ -7,7 +7,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webmill.errors import CorruptPartError, UserError
+from webmill.errors import CorruptPartError, UserError, first_line
 from webmill.shards.manifest import Manifest
 from webmill.shards.root import CorpusRoot
 
@@ -35,7 +35,7 @@ class DatasetReader:
         try:
             f = self.root.fs.open_input_file(path)
         except (OSError, pa.ArrowException) as e:
-            raise CorruptPartError(f"{shown}: cannot open committed part ({_first_line(e)})") from None
+            raise CorruptPartError(f"{shown}: cannot open committed part ({first_line(e)})") from None
         if self.verify and part.get("sha256"):
             h = hashlib.sha256()
             while chunk := f.read(8 << 20):
@@ -46,7 +46,7 @@ class DatasetReader:
         try:
             return pq.ParquetFile(f)
         except (OSError, pa.ArrowException) as e:
-            raise CorruptPartError(f"{shown}: corrupt Parquet part ({_first_line(e)})") from None
+            raise CorruptPartError(f"{shown}: corrupt Parquet part ({first_line(e)})") from None
 
     def iter_batches(self, columns: list[str] | None = None, parts: list[dict] | None = None) -> Iterator[pa.RecordBatch]:
         """One record batch per row group: memory is bounded by the largest row group."""
@@ -57,7 +57,7 @@ class DatasetReader:
                 try:
                     table = pf.read_row_group(i, columns=columns)
                 except (OSError, pa.ArrowException) as e:
-                    raise CorruptPartError(f"{shown}: corrupt row group {i} ({_first_line(e)})") from None
+                    raise CorruptPartError(f"{shown}: corrupt row group {i} ({first_line(e)})") from None
                 yield from table.to_batches()
 
     def read_all(self, columns: list[str] | None = None) -> pa.Table:
@@ -70,8 +70,3 @@ class DatasetReader:
     def paths(self) -> list[str]:
         """Absolute paths of the committed parts (for DuckDB, Ray Data, HF datasets)."""
         return [self.root.path(self.dataset, p["path"]) for p in self.parts]
-
-
-def _first_line(e: Exception) -> str:
-    s = str(e)
-    return s.splitlines()[0] if s else type(e).__name__

@@ -11,7 +11,7 @@ import uuid
 
 import pyarrow.fs as pafs
 
-from webmill.errors import RootError
+from webmill.errors import RootError, first_line
 
 
 class CorpusRoot:
@@ -56,7 +56,7 @@ class CorpusRoot:
             try:
                 self.fs.create_dir(self.base, recursive=True)
             except Exception as e:
-                raise RootError(f"corpus root {self.uri}: cannot create ({_short(e)})") from None
+                raise RootError(f"corpus root {self.uri}: cannot create ({first_line(e)})") from None
         if writable:
             probe = self.path(f".webmill-probe-{uuid.uuid4().hex}")
             try:
@@ -64,7 +64,7 @@ class CorpusRoot:
                     f.write(b"ok")
                 self.fs.delete_file(probe)
             except Exception as e:
-                raise RootError(f"corpus root {self.uri}: not writable ({_short(e)})") from None
+                raise RootError(f"corpus root {self.uri}: not writable ({first_line(e)})") from None
 
     # paths -------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -126,7 +126,3 @@ class CorpusRoot:
 
     def __repr__(self) -> str:
         return f"CorpusRoot({self.uri!r})"
-
-
-def _short(e: Exception) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__

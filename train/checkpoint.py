@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 
 CHECKPOINTS = "checkpoints"
 
@@ -68,14 +68,14 @@ def read_state(folder: str) -> dict:
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError) as e:
-        raise UserError(f"{path}: corrupt checkpoint file ({_first_line(e)})") from None
+        raise UserError(f"{path}: corrupt checkpoint file ({first_line(e)})") from None
 
 
 def load_weights(path: str) -> dict[str, torch.Tensor]:
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{path}: corrupt checkpoint file ({_first_line(e)})") from None
+        raise UserError(f"{path}: corrupt checkpoint file ({first_line(e)})") from None
 
 
 def restore(folder: str, model, optimizer, device) -> dict:
@@ -91,7 +91,7 @@ def restore(folder: str, model, optimizer, device) -> dict:
         opt_state = torch.load(opt_path, map_location=device, weights_only=True)
         optimizer.load_state_dict(opt_state)
     except Exception as e:  # torch raises many types for a damaged pickle
-        raise UserError(f"{opt_path}: corrupt checkpoint file ({_first_line(e)})") from None
+        raise UserError(f"{opt_path}: corrupt checkpoint file ({first_line(e)})") from None
     rng = load_weights(os.path.join(folder, "rng.safetensors"))
     torch.set_rng_state(rng["cpu"])
     if torch.cuda.is_available():
@@ -106,8 +106,3 @@ def _write_atomic(path: str, text: str) -> None:
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def _first_line(e: Exception) -> str:
-    s = str(e)
-    return s.splitlines()[0] if s else type(e).__name__

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def list_units(fs, paths: list[str]) -> list[Unit]:
             with fs.open_input_file(path) as f:
                 md = pq.ParquetFile(f).metadata
         except (OSError, pa.ArrowException) as e:
-            raise UserError(f"{path}: cannot read shard ({str(e).splitlines()[0]})") from None
+            raise UserError(f"{path}: cannot read shard ({first_line(e)})") from None
         if "text" not in md.schema.to_arrow_schema().names:
             raise UserError(f"{path}: shard has no text column")
         units.extend(Unit(path, g, md.row_group(g).num_rows) for g in range(md.num_row_groups))

@@ -5,7 +5,7 @@ import json
 import os
 from typing import Iterator
 
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 
 BOS = "<|bos|>"
 EOS = "<|endoftext|>"
@@ -63,7 +63,7 @@ def load(path: str):
     try:
         return Tokenizer.from_file(path)
     except Exception as e:
-        raise UserError(f"{path}: not a tokenizer file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise UserError(f"{path}: not a tokenizer file ({first_line(e)})") from None
 
 
 def special_ids(tok) -> dict[str, int]:

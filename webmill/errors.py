@@ -20,3 +20,9 @@ class RootError(UserError):
 
 class CorruptPartError(UserError):
     """A Parquet part (or commit record) that cannot be read back."""
+
+
+def first_line(e: BaseException) -> str:
+    """An exception as one line for an error message: its first line, or its type where it has no text."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 
 _started_address: str | None = None
 
@@ -50,7 +50,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None, dashb
                 configure_logging=True,
             )
     except ConnectionError as e:
-        raise UserError(f"ray address {address}: cannot connect ({str(e).splitlines()[0]})") from None
+        raise UserError(f"ray address {address}: cannot connect ({first_line(e)})") from None
     _started_address = address or "local"
     return ray
 
