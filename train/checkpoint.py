@@ -47,7 +47,7 @@ def save(run_dir: str, step: int, model, optimizer, state: dict) -> str:
     final = os.path.join(folder, name)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _write_atomic(os.path.join(folder, "latest"), name)
+    write_atomic(os.path.join(folder, "latest"), name)
     return final
 
 
@@ -101,8 +101,13 @@ def restore(folder: str, model, optimizer, device) -> dict:
     return state
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
+def write_atomic(path: str, text: str) -> None:
+    """Write a run's file beside its target and rename it into place."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: str, obj: dict) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 
+from webmill.train.checkpoint import write_json_atomic
 from webmill.train.plan import save_plan
 from webmill.train.trainer import train_loop
 
@@ -22,10 +23,7 @@ def run_training(plan: dict, ray_fn=None) -> dict:
 
 
 def _write_summary(plan: dict, summary: dict) -> None:
-    tmp = os.path.join(plan["run_dir"], f".{SUMMARY}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, os.path.join(plan["run_dir"], SUMMARY))
+    write_json_atomic(os.path.join(plan["run_dir"], SUMMARY), summary)
 
 
 def _ray_worker(plan: dict) -> None:

@@ -16,6 +16,7 @@ from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
 from webmill.train import tokenizer as toklib
+from webmill.train.checkpoint import write_json_atomic
 from webmill.train.config import TrainConfig
 from webmill.train.model import ModelConfig
 
@@ -74,10 +75,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
 
 def save_plan(plan: dict) -> None:
     os.makedirs(plan["run_dir"], exist_ok=True)
-    tmp = os.path.join(plan["run_dir"], ".plan.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(plan, f, indent=1, sort_keys=True)
-    os.replace(tmp, os.path.join(plan["run_dir"], "plan.json"))
+    write_json_atomic(os.path.join(plan["run_dir"], "plan.json"), plan)
 
 
 def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
