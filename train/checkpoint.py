@@ -78,14 +78,18 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
         raise UserError(f"{path}: corrupt checkpoint file ({first_line(e)})") from None
 
 
+def load_model(model, path: str) -> None:
+    """Weights from a safetensors file into ``model``; a tied lm_head is absent from the file by design."""
+    missing, unexpected = model.load_state_dict(load_weights(path), strict=False)
+    missing = [k for k in missing if not (k == "lm_head.weight" and model.cfg.tie_embeddings)]
+    if missing or unexpected:
+        raise UserError(f"{path}: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
 def restore(folder: str, model, optimizer, device) -> dict:
     """Weights, optimizer, RNG; returns the JSON state. Any unreadable file is named in the error."""
     state = read_state(folder)
-    weights = load_weights(os.path.join(folder, "model.safetensors"))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if not (k == "lm_head.weight" and model.cfg.tie_embeddings)]
-    if missing or unexpected:
-        raise UserError(f"{folder}/model.safetensors: does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    load_model(model, os.path.join(folder, "model.safetensors"))
     opt_path = os.path.join(folder, "optimizer.pt")
     try:
         opt_state = torch.load(opt_path, map_location=device, weights_only=True)

@@ -30,9 +30,7 @@ def load_run(run_dir: str, device: torch.device):
             plan = json.load(f)
         mcfg, weights, tok_path = ModelConfig(**plan["model"]), os.path.join(folder, "model.safetensors"), plan["tokenizer"]
     model = LlamaLM(mcfg)
-    missing, unexpected = model.load_state_dict(ckpt.load_weights(weights), strict=False)
-    if unexpected or [k for k in missing if not (k == "lm_head.weight" and mcfg.tie_embeddings)]:
-        raise UserError(f"{weights}: does not match the model config")
+    ckpt.load_model(model, weights)
     model.to(device).eval()
     return model, load_tokenizer(tok_path)
 

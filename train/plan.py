@@ -46,6 +46,14 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
             "manifest_fingerprint": None, "tokenizer": root.local_path(shards, "_tokenizer")}
 
 
+def model_config(cfg: TrainConfig, tokenizer_path: str) -> ModelConfig:
+    """The [train] preset sized to the tokenizer, with its special-token ids."""
+    tok = toklib.load(tokenizer_path)
+    ids = toklib.special_ids(tok)
+    return ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
+                              bos_id=ids["bos"], eos_id=ids["eos"])
+
+
 def runs_dir(root: CorpusRoot) -> str:
     path = root.local_path(RUNS)
     if path is None:
@@ -60,10 +68,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
     tok_path = tokenizer_path or data["tokenizer"]
     if tok_path is None or not os.path.exists(os.path.join(tok_path, "tokenizer.json")):
         raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
-    tok = toklib.load(tok_path)
-    ids = toklib.special_ids(tok)
-    model = ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
-                               bos_id=ids["bos"], eos_id=ids["eos"])
+    model = model_config(cfg, tok_path)
     if cfg.seq_len > model.max_seq_len:
         raise UserError(f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
                         f"({model.max_seq_len} positions; raise [train] max_position)")
@@ -91,10 +96,7 @@ def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
         raise UserError(f"{path}: corrupt run plan ({e})") from None
     plan["run_dir"] = run_dir
     if cfg is not None:
-        tok = toklib.load(plan["tokenizer"])
-        ids = toklib.special_ids(tok)
-        new_model = ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
-                                       bos_id=ids["bos"], eos_id=ids["eos"]).to_dict()
+        new_model = model_config(cfg, plan["tokenizer"]).to_dict()
         old = plan["train"]
         changed = {k: (old.get(k), v) for k, v in dataclasses.asdict(cfg).items()
                    if k in MODEL_AND_DATA_KEYS and old.get(k) != v}
