@@ -95,13 +95,8 @@ def train_loop(plan: dict) -> dict:
         max_steps = min(max_steps, math.ceil(cfg["max_tokens"] / tokens_per_step))
     sched = {**cfg, "max_steps": max_steps}
 
-    import pyarrow.fs as pafs
-    fs, _ = pafs.FileSystem.from_uri("file:///") if "://" not in plan["root"] else pafs.FileSystem.from_uri(plan["root"])
     data = plan["data"]
-    id_filter = ("train", cfg["val_fraction"]) if data["id_filter"] is not None else None
-    loader = PackedLoader(fs, list_units(fs, data["train"]), tok, seq_len=seq_len, batch_rows=micro,
-                          bos_id=mcfg.bos_id, rank=dd.rank, world_size=dd.world, workers=cfg["loader_workers"],
-                          seed=cfg["seed"], max_doc_tokens=cfg["max_doc_tokens"] or None, id_filter=id_filter)
+    loader = plan_loader(plan, tok, "train", rank=dd.rank, world_size=dd.world)
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -204,18 +199,27 @@ def train_loop(plan: dict) -> dict:
     return summary
 
 
+def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int = 1) -> PackedLoader:
+    """The loader of a plan's ``train`` split (this rank's streams, endless) or ``val`` split (one stream, one pass)."""
+    import pyarrow.fs as pafs
+
+    cfg, data = plan["train"], plan["data"]
+    fs = pafs.LocalFileSystem()  # runs need a local root (plan.runs_dir), so its shard paths are local
+    id_filter = (split, cfg["val_fraction"]) if data["id_filter"] is not None else None
+    train = split == "train"
+    return PackedLoader(fs, list_units(fs, data[split]), tok, seq_len=cfg["seq_len"], batch_rows=cfg["micro_batch"],
+                        bos_id=plan["model"]["bos_id"], rank=rank, world_size=world_size,
+                        workers=cfg["loader_workers"] if train else 1, seed=cfg["seed"],
+                        max_doc_tokens=cfg["max_doc_tokens"] or None, id_filter=id_filter, loop=train)
+
+
 @torch.no_grad()
 def evaluate(model, plan: dict, tok, device, autocast) -> tuple[float | None, float | None]:
     """Mean loss over the first ``eval_batches`` validation batches, and those targets' unigram entropy (nats)."""
-    cfg, data = plan["train"], plan["data"]
-    import pyarrow.fs as pafs
-    fs = pafs.LocalFileSystem()
-    if not data["val"]:
+    cfg = plan["train"]
+    if not plan["data"]["val"]:
         return None, None
-    id_filter = ("val", cfg["val_fraction"]) if data["id_filter"] is not None else None
-    loader = PackedLoader(fs, list_units(fs, data["val"]), tok, seq_len=cfg["seq_len"], batch_rows=cfg["micro_batch"],
-                          bos_id=plan["model"]["bos_id"], seed=cfg["seed"], id_filter=id_filter, loop=False,
-                          max_doc_tokens=cfg["max_doc_tokens"] or None)
+    loader = plan_loader(plan, tok, "val")
     model.eval()
     losses, counts = [], torch.zeros(plan["model"]["vocab_size"], dtype=torch.float64)
     try:
