@@ -29,19 +29,12 @@ from webmill.shards.config import ShardsConfig
 from webmill.shards.manifest import Manifest
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
+from webmill.shards.schema import DOC_SCHEMA
 from webmill.shards.writer import DatasetWriter
 
-SHARD_SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("url", pa.string()),
-    pa.field("host", pa.string()),
-    pa.field("crawl_id", pa.string()),
-    pa.field("lang", pa.string()),
-    pa.field("title", pa.string()),
-    pa.field("text", pa.string()),
-    pa.field("n_chars", pa.int64()),
-    pa.field("source_dataset", pa.string()),
-])
+# the document schema's columns a trainer or a lineage query needs, plus the dataset each row came from
+SHARD_SCHEMA = pa.schema([DOC_SCHEMA.field(name) for name in ("id", "url", "host", "crawl_id", "lang", "title", "text", "n_chars")]
+                         + [pa.field("source_dataset", pa.string())])
 SPLITS = ("train", "val")
 MANIFEST = "manifest.json"
 BUCKETS = "_buckets"
