@@ -19,7 +19,9 @@ def shard(ctx, name, seed, target_mb, as_json):
 
     cfg = override(ctx.config.shards, seed=seed, target_bytes=None if target_mb is None else int(target_mb * 2**20))
     root = ctx.root()
-    m = build_shards(root, cfg, name=name, on_progress=_progress(ctx))
+    show, done = _progress(ctx)
+    m = build_shards(root, cfg, name=name, on_progress=show)
+    done()
     tr, va = m["splits"]["train"], m["splits"]["val"]
     lines = [f"shards {m['name']}{' (up to date, skipped)' if m.get('skipped') else ''}: "
              f"train {tr['rows']:,} docs in {len(tr['shards'])} shard(s), {tr['chars'] / 1e6:.1f}M chars; "
@@ -38,4 +40,8 @@ def _progress(ctx):
         if ctx.verbosity >= 0 and time.time() - last[0] > 1:
             last[0] = time.time()
             click.echo(f"\rshard: {seen:,} documents bucketed", err=True, nl=False)
-    return show
+
+    def done() -> None:
+        if last[0]:
+            click.echo(err=True)  # end the progress line before the summary
+    return show, done
