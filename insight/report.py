@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from webmill.insight.stats import corpus_stats
+from webmill.insight.stats import corpus_stats, render
 from webmill.insight.views import connect
 from webmill.shards.root import CorpusRoot
 
@@ -55,7 +55,7 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
         body.append(f"<section><h2>{html.escape(title)}</h2>"
                     + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}",
                                   config={"displaylogo": False}) + "</section>")
-    summary = "".join(f"<li>{html.escape(line.strip())}</li>" for line in _summary_lines(s))
+    summary = "".join(f"<li>{html.escape(line.strip())}</li>" for line in render(s)[1:])
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>webmill report: {html.escape(s['root'])}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:">
@@ -103,9 +103,3 @@ def _loss_curves(root: CorpusRoot) -> dict:
                 pts["val_loss"].append(r["val_loss"])
         out[name] = pts
     return out
-
-
-def _summary_lines(s: dict) -> list[str]:
-    from webmill.insight.stats import render
-
-    return render(s)[1:]

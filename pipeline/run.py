@@ -59,11 +59,8 @@ class Pipeline:
         self.state = load_state(root)
         self.crawl_spec = crawl_spec
         self.crawl_id = cfg.run.crawl or None
-        if self.crawl_id:
-            from webmill.crawl.catalog import Catalog
-            if not root.is_dir("crawl", self.crawl_id, "warc"):
-                raise UserError(f"[run] crawl = {self.crawl_id!r}: no such crawl in {root.display('crawl')}")
-            Catalog.open(root)  # the catalog must open, as every stage's lineage refers to it
+        if self.crawl_id and not root.is_dir("crawl", self.crawl_id, "warc"):
+            raise UserError(f"[run] crawl = {self.crawl_id!r}: no such crawl in {root.display('crawl')}")
 
     def _fp(self, stage: str) -> str:
         prev = STAGES[STAGES.index(stage) - 1] if stage != "crawl" else None
