@@ -15,6 +15,7 @@ class CleanConfig:
     timeout: float = field(10.0, "seconds per document before it counts as 'timeout'", min=0.1)
     languages: list[str] = field([], "languages kept (ISO 639-1); empty keeps all")
     min_lang_score: float = field(0.0, "minimum language-id confidence", min=0.0, max=1.0)
+    lang_chars: int = field(1000, "characters of text the language id reads", min=50)
     gopher_quality: bool = field(True, "Gopher quality rules")
     gopher_repetition: bool = field(True, "Gopher repetition rules")
     c4: bool = field(True, "C4 rules")

@@ -100,7 +100,7 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
     text = fix_mojibake(text)
     if not text.strip():
         return excluded("no_text", title=title)
-    lang, lang_score = detect(text)
+    lang, lang_score = detect(text, cfg.lang_chars)
     if lang == "und":
         return excluded("no_language", title=title)
     if cfg.languages and lang not in cfg.languages:

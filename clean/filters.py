@@ -7,9 +7,12 @@ users can re-filter without re-extracting. Definitions follow datatrove's filter
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
+import pandas as pd
 
 from webmill.clean.config import CleanConfig
 
@@ -57,54 +60,56 @@ def _dups(items: list[str]) -> tuple[float, float]:
     """(share of items that repeat an earlier one, share of their characters)."""
     if not items:
         return 0.0, 0.0
-    seen, dup_n, dup_chars = set(), 0, 0
-    for x in items:
-        if x in seen:
-            dup_n += 1
-            dup_chars += len(x)
-        else:
-            seen.add(x)
-    total_chars = sum(len(x) for x in items) or 1
-    return dup_n / len(items), dup_chars / total_chars
+    unique = set(items)
+    total_chars = sum(map(len, items))
+    dup_chars = total_chars - sum(map(len, unique))  # every occurrence after the first is a repeat
+    return (len(items) - len(unique)) / len(items), dup_chars / (total_chars or 1)
 
 
-def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """A polynomial hash of every n-gram of word ids (vectorized over positions)."""
-    h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
-    for k in range(n):
-        h = h * np.uint64(1_000_003) + ids[k:len(ids) - n + 1 + k]
-    return h
+def _ngram_repetition(ids: np.ndarray, lens: np.ndarray) -> tuple[dict[int, float], dict[int, float]]:
+    """Gopher's n-gram signals: the share of characters in the most frequent n-gram
+    (n = 2, 3, 4; a tie goes to the smallest hash) and inside n-grams that repeat an
+    earlier one (n = 5 … 10), over word ids.
+
+    An n-gram can only repeat where its (n-1)-gram repeats, so each n hashes only the
+    positions whose shorter n-gram occurs more than once."""
+    top = {n: 0.0 for n, _ in TOP_NGRAMS}
+    dup = {n: 0.0 for n, _ in DUP_NGRAMS}
+    total = max(int(lens.sum()), 1)
+    pos = np.flatnonzero(np.bincount(ids.astype(np.int64))[ids.astype(np.int64)] >= 2)  # words that repeat
+    h = ids[pos]
+    for n in range(2, DUP_NGRAMS[-1][0] + 1):
+        inside = pos + n <= len(ids)
+        pos, h = pos[inside], h[inside]
+        if len(pos) < 2:
+            break
+        h = h * np.uint64(1_000_003) + ids[pos + n - 1]  # polynomial hash of the n-gram at each position
+        codes, uniques = pd.factorize(h)  # numbered by first occurrence
+        counts = np.bincount(codes)
+        if n in top and counts.max() > 1:
+            most = counts.max()
+            tied = np.flatnonzero(counts == most)
+            first = int(pos[np.argmax(codes == tied[np.argmin(uniques[tied])])])
+            top[n] = float(lens[first:first + n].sum() * most / total)
+        if n in dup:
+            later = pos[np.diff(np.maximum.accumulate(codes), prepend=-1) == 0]  # not a first occurrence
+            if len(later):
+                cover = np.zeros(len(ids) + 1, dtype=np.int32)
+                cover[later] += 1  # the starts are distinct, and so are their ends
+                cover[later + n] -= 1
+                dup[n] = float(lens[np.cumsum(cover[:-1]) > 0].sum() / total)
+        repeated = counts[codes] >= 2
+        pos, h = pos[repeated], h[repeated]
+    return top, dup
 
 
-def _top_ngram_frac(ids: np.ndarray, lens: np.ndarray, n: int) -> float:
-    """Share of characters in the most frequent n-gram (Gopher)."""
-    if len(ids) < n:
-        return 0.0
-    h = _ngram_hashes(ids, n)
-    values, first, counts = np.unique(h, return_index=True, return_counts=True)
-    top = int(np.argmax(counts))
-    if counts[top] <= 1:
-        return 0.0
-    i = int(first[top])
-    return float(lens[i:i + n].sum() * counts[top] / max(lens.sum(), 1))
-
-
-def _dup_ngram_frac(ids: np.ndarray, lens: np.ndarray, n: int) -> float:
-    """Share of characters inside n-grams that repeat an earlier n-gram (Gopher)."""
-    if len(ids) < n:
-        return 0.0
-    h = _ngram_hashes(ids, n)
-    _, first = np.unique(h, return_index=True)
-    dup = np.ones(len(h), dtype=bool)
-    dup[first] = False
-    starts = np.flatnonzero(dup)
-    if not len(starts):
-        return 0.0
-    cover = np.zeros(len(ids) + 1, dtype=np.int32)
-    np.add.at(cover, starts, 1)
-    np.add.at(cover, starts + n, -1)
-    covered = np.cumsum(cover[:-1]) > 0
-    return float(lens[covered].sum() / max(lens.sum(), 1))
+def _word_ids(words: list[str], counts: Counter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids numbered 1, 2, … by first occurrence, each word's length); ``counts`` is ``Counter(words)``."""
+    counts = Counter(words) if counts is None else counts  # insertion-ordered: first occurrence first
+    vocab = {w: i for i, w in enumerate(counts)}
+    index = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+    lens = np.fromiter(map(len, counts), dtype=np.int64, count=len(counts))
+    return index.astype(np.uint64) + np.uint64(1), lens[index]
 
 
 def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, dict, Drop | None]:
@@ -113,8 +118,8 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
     word_rules = lang not in NO_SPACE_LANGS
     words = text.split()
     n_words = len(words)
-    lines = [l for l in text.split("\n")]
-    nonempty = [l.strip() for l in lines if l.strip()]
+    lines = text.split("\n")
+    nonempty = [line for line in map(str.strip, lines) if line]
     drop: Drop | None = None
 
     def fail(reason: str, signal: str, value: float) -> None:
@@ -128,7 +133,7 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
         if "lorem ipsum" in low:
             fail("c4_lorem_ipsum", "lorem_ipsum", 1)
         # a line can only be removed if its trigger occurs somewhere in the text: look once, then per line
-        if "javascript" in low or any(p in low for p in POLICY) or any(len(w) > 1000 for w in words):
+        if "javascript" in low or any(p in low for p in POLICY) or max(map(len, words), default=0) > 1000:
             kept = [line for line in lines if not _c4_removes(line)]
         else:
             kept = lines
@@ -137,17 +142,18 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
             words = text.split()
             n_words = len(words)
             lines = kept
-            nonempty = [l.strip() for l in lines if l.strip()]
+            nonempty = [line for line in map(str.strip, lines) if line]
 
     # ---- Gopher quality
     if word_rules and words:
-        sig["mean_word_length"] = sum(len(w) for w in words) / n_words
+        counts = Counter(words)
+        sig["mean_word_length"] = sum(map(len, words)) / n_words
         sig["symbol_word_ratio"] = sum(text.count(s) for s in SYMBOLS) / n_words
-        sig["alpha_words_ratio"] = sum(1 for w in words if w.isalpha() or any(c.isalpha() for c in w)) / n_words
-        sig["stop_words"] = float(sum(1 for w in words if w.lower() in STOP_WORDS))
+        sig["alpha_words_ratio"] = sum(c for w, c in counts.items() if w.isalpha() or any(map(str.isalpha, w))) / n_words
+        sig["stop_words"] = float(sum(c for w, c in counts.items() if w.lower() in STOP_WORDS))
     if nonempty:
-        sig["bullet_lines_ratio"] = sum(1 for l in nonempty if l.startswith(BULLETS)) / len(nonempty)
-        sig["ellipsis_lines_ratio"] = sum(1 for l in nonempty if l.endswith(("...", "…"))) / len(nonempty)
+        sig["bullet_lines_ratio"] = sum(map(str.startswith, nonempty, repeat(BULLETS))) / len(nonempty)
+        sig["ellipsis_lines_ratio"] = sum(map(str.endswith, nonempty, repeat(("...", "…")))) / len(nonempty)
     if cfg.gopher_quality:
         if word_rules:
             if n_words < cfg.min_words:
@@ -173,13 +179,13 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
     paras = [p.strip() for p in re.split(r"\n{2,}", text) if p.strip()]
     sig["dup_para_frac"], sig["dup_para_char_frac"] = _dups(paras)
     sig["dup_line_frac"], sig["dup_line_char_frac"] = _dups(nonempty)
-    rep_words = words if word_rules else list(text.replace("\n", ""))
-    vocab: dict[str, int] = {}
-    ids = np.fromiter((vocab.setdefault(w, len(vocab) + 1) for w in rep_words), dtype=np.uint64, count=len(rep_words))
-    lens = np.fromiter((len(w) for w in rep_words), dtype=np.int64, count=len(rep_words))
+    if word_rules:
+        ids, lens = _word_ids(words, counts if words else None)
+    else:
+        ids, lens = _word_ids(list(text.replace("\n", "")))
+    top_fracs, dup_fracs = _ngram_repetition(ids, lens) if cfg.gopher_repetition else ({}, {})
     for n, _ in TOP_NGRAMS:
-        sig[f"top_{n}gram_frac"] = _top_ngram_frac(ids, lens, n) if cfg.gopher_repetition else 0.0
-    dup_fracs = {n: _dup_ngram_frac(ids, lens, n) for n, _ in DUP_NGRAMS} if cfg.gopher_repetition else {}
+        sig[f"top_{n}gram_frac"] = top_fracs.get(n, 0.0)
     sig["dup_5gram_frac"], sig["dup_10gram_frac"] = dup_fracs.get(5, 0.0), dup_fracs.get(10, 0.0)
     if cfg.gopher_repetition and drop is None:
         if sig["dup_para_frac"] > 0.3:
@@ -210,8 +216,8 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
 
     # ---- FineWeb custom rules
     if nonempty:
-        sig["line_punct_ratio"] = sum(1 for l in nonempty if l.endswith(END_PUNCT)) / len(nonempty)
-        sig["short_line_ratio"] = sum(1 for l in nonempty if len(l) <= FW_SHORT_LINE_LEN) / len(nonempty)
+        sig["line_punct_ratio"] = sum(map(str.endswith, nonempty, repeat(END_PUNCT))) / len(nonempty)
+        sig["short_line_ratio"] = sum(1 for n in map(len, nonempty) if n <= FW_SHORT_LINE_LEN) / len(nonempty)
         sig["char_dup_ratio"] = sig["dup_line_char_frac"]
     sig["newline_word_ratio"] = text.count("\n") / max(n_words, 1)
     if cfg.fineweb and drop is None and nonempty:

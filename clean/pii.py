@@ -6,6 +6,7 @@ import re
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
 IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+DOTTED_QUAD = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")  # what every IPV4 match contains; a faster scan
 
 
 def scrub(text: str, email_placeholder: str, ip_placeholder: str) -> tuple[str, int, int]:
@@ -29,5 +30,6 @@ def scrub(text: str, email_placeholder: str, ip_placeholder: str) -> tuple[str, 
 
     if "@" in text:
         text = EMAIL.sub(email, text)
-    text = IPV4.sub(ip, text)
+    if DOTTED_QUAD.search(text):
+        text = IPV4.sub(ip, text)
     return text, n_email, n_ip

@@ -90,7 +90,7 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
             mine.update({"records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
                          "not_html": stats.get("not_html", 0)})
         docs_out.stats.update(mine)
-    return {"unit": name, "seconds": time.time() - t0, **mine}
+    return {"unit": name, "started": t0, "seconds": time.time() - t0, **mine}
 
 
 def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
@@ -115,10 +115,13 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
         from webmill.runtime import quiet_ray_data
 
         quiet_ray_data()
+        todo = largest_first(todo)  # the big units start first, the small ones fill the tail
         # each row carries its whole task (pickled), so the map function needs no shared state
         ds = ray.data.from_items([{"task": pickle.dumps((u, root, run, cfg))} for u in todo],
                                  override_num_blocks=len(todo))
         ds = ds.map_batches(_clean_batch, batch_size=1, num_cpus=1, batch_format="numpy")
+        # one operator does all the work: a CPU reserved for another operator would only wait
+        ds.context.op_resource_reservation_enabled = False
         for row in ds.iter_rows():
             results.append(json.loads(row["result"]))
             if on_progress:
@@ -135,6 +138,19 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
         "seconds": round(seconds, 2), "docs_per_s": round(sum(r["documents_in"] for r in results) / max(seconds, 1e-9), 1),
         "docs": f"clean/{run}/docs", "excluded_dataset": f"clean/{run}/excluded",
     }
+
+
+def largest_first(units: list[dict]) -> list[dict]:
+    """Units ordered by input size, largest first (a split is a share of its file)."""
+    sizes: dict[str, int] = {}
+    for u in units:
+        inp = u["input"]
+        if inp.name not in sizes:
+            try:
+                sizes[inp.name] = inp.fs.get_file_info(inp.path).size or 0
+            except OSError:
+                sizes[inp.name] = 0
+    return sorted(units, key=lambda u: -sizes[u["input"].name])
 
 
 def _clean_batch(batch: dict) -> dict:
