@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/shard_write.py
 	$(PY) bench/crawl.py
 	$(PY) bench/clean.py
+	$(PY) bench/langid.py
 	$(PY) bench/dedup.py
 	$(PY) bench/train.py
 	$(PY) bench/pipeline.py
