@@ -90,14 +90,12 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
             mine.update({"records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
                          "not_html": stats.get("not_html", 0)})
         docs_out.stats.update(mine)
-    return {"unit": name, "started": t0, "seconds": time.time() - t0, **mine}
+    return {"unit": name, "seconds": time.time() - t0, **mine}
 
 
 def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
     """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
-    import ray.data
-
-    from webmill.runtime import cluster_cpus
+    from webmill.runtime import cluster_cpus, run_tasks
 
     cpus = cluster_cpus()
     splits = max(1, -(-4 * cpus // max(len(inputs), 1))) if inputs else 1  # >= 4 units a CPU: balanced tails
@@ -110,20 +108,9 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
     t0 = time.time()
     results = []
     if todo:
-        import pickle
-
-        from webmill.runtime import quiet_ray_data
-
-        quiet_ray_data()
         todo = largest_first(todo)  # the big units start first, the small ones fill the tail
-        # each row carries its whole task (pickled), so the map function needs no shared state
-        ds = ray.data.from_items([{"task": pickle.dumps((u, root, run, cfg))} for u in todo],
-                                 override_num_blocks=len(todo))
-        ds = ds.map_batches(_clean_batch, batch_size=1, num_cpus=1, batch_format="numpy")
-        # one operator does all the work: a CPU reserved for another operator would only wait
-        ds.context.op_resource_reservation_enabled = False
-        for row in ds.iter_rows():
-            results.append(json.loads(row["result"]))
+        for result in run_tasks(clean_unit, [(u, root, run, cfg) for u in todo]):
+            results.append(result)
             if on_progress:
                 on_progress(results, len(todo), time.time() - t0)
     seconds = time.time() - t0
@@ -151,13 +138,3 @@ def largest_first(units: list[dict]) -> list[dict]:
             except OSError:
                 sizes[inp.name] = 0
     return sorted(units, key=lambda u: -sizes[u["input"].name])
-
-
-def _clean_batch(batch: dict) -> dict:
-    """A Ray Data map_batches function: one (WARC, split) unit per row."""
-    import pickle
-
-    import numpy as np
-
-    out = [json.dumps(clean_unit(*pickle.loads(t))) for t in batch["task"]]
-    return {"result": np.array(out, dtype=object)}

@@ -70,13 +70,6 @@ def index_part(task: dict) -> dict:
     return {"unit": unit, "docs": n, "skipped": False}
 
 
-def _index_batch(batch: dict) -> dict:
-    import pickle
-
-    out = [json.dumps(index_part(pickle.loads(t))) for t in batch["task"]]
-    return {"result": np.array(out, dtype=object)}
-
-
 def _with_partition(batch: dict, partitions: int) -> dict:
     batch["part"] = (batch["h"] % np.uint64(partitions)).astype(np.int64)
     return batch
@@ -128,11 +121,10 @@ class UnionFind:
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
-    import pickle
 
     import ray.data
 
-    from webmill.runtime import cluster_cpus, quiet_ray_data
+    from webmill.runtime import cluster_cpus, quiet_ray_data, run_tasks
 
     t0 = time.time()
     quiet_ray_data()
@@ -155,10 +147,9 @@ def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConf
             tasks.append({"root": root, "dataset": dataset, "part": part, "offset": offset, "cfg": cfg})
             offset += part["rows"]
     if tasks:
-        ds = ray.data.from_items([{"task": pickle.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
-        for row in ds.map_batches(_index_batch, batch_size=1, num_cpus=1, batch_format="numpy").iter_rows():
+        for result in run_tasks(index_part, [(t,) for t in tasks]):
             if on_progress:
-                on_progress("signatures", json.loads(row["result"]))
+                on_progress("signatures", result)
     DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA).finalize(lsh=fp)
     DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA).finalize(lsh=fp)
     t_sign = time.time() - t0
