@@ -76,7 +76,8 @@ def _ngram_repetition(ids: np.ndarray, lens: np.ndarray) -> tuple[dict[int, floa
     top = {n: 0.0 for n, _ in TOP_NGRAMS}
     dup = {n: 0.0 for n, _ in DUP_NGRAMS}
     total = max(int(lens.sum()), 1)
-    pos = np.flatnonzero(np.bincount(ids.astype(np.int64))[ids.astype(np.int64)] >= 2)  # words that repeat
+    words = ids.view(np.int64)  # small ids: the same numbers
+    pos = np.flatnonzero(np.bincount(words)[words] >= 2)  # words that repeat
     h = ids[pos]
     for n in range(2, DUP_NGRAMS[-1][0] + 1):
         inside = pos + n <= len(ids)
@@ -103,13 +104,13 @@ def _ngram_repetition(ids: np.ndarray, lens: np.ndarray) -> tuple[dict[int, floa
     return top, dup
 
 
-def _word_ids(words: list[str], counts: Counter | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids numbered 1, 2, … by first occurrence, each word's length); ``counts`` is ``Counter(words)``."""
-    counts = Counter(words) if counts is None else counts  # insertion-ordered: first occurrence first
-    vocab = {w: i for i, w in enumerate(counts)}
-    index = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+def _word_ids(words: list[str], counts: Counter) -> tuple[np.ndarray, np.ndarray]:
+    """(ids numbered 1, 2, … by first occurrence, each word's length); ``counts`` is ``Counter(words)``,
+    whose keys are in order of first occurrence."""
+    vocab = {w: i for i, w in enumerate(counts, 1)}
+    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.uint64, count=len(words))
     lens = np.fromiter(map(len, counts), dtype=np.int64, count=len(counts))
-    return index.astype(np.uint64) + np.uint64(1), lens[index]
+    return ids, lens[ids - np.uint64(1)]
 
 
 def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, dict, Drop | None]:
@@ -145,8 +146,8 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
             nonempty = [line for line in map(str.strip, lines) if line]
 
     # ---- Gopher quality
+    counts = Counter(words) if word_rules else Counter(text.replace("\n", ""))  # the units repetition counts
     if word_rules and words:
-        counts = Counter(words)
         sig["mean_word_length"] = sum(map(len, words)) / n_words
         sig["symbol_word_ratio"] = sum(text.count(s) for s in SYMBOLS) / n_words
         sig["alpha_words_ratio"] = sum(c for w, c in counts.items() if w.isalpha() or any(map(str.isalpha, w))) / n_words
@@ -179,10 +180,7 @@ def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, di
     paras = [p.strip() for p in re.split(r"\n{2,}", text) if p.strip()]
     sig["dup_para_frac"], sig["dup_para_char_frac"] = _dups(paras)
     sig["dup_line_frac"], sig["dup_line_char_frac"] = _dups(nonempty)
-    if word_rules:
-        ids, lens = _word_ids(words, counts if words else None)
-    else:
-        ids, lens = _word_ids(list(text.replace("\n", "")))
+    ids, lens = _word_ids(words if word_rules else list(text.replace("\n", "")), counts)
     top_fracs, dup_fracs = _ngram_repetition(ids, lens) if cfg.gopher_repetition else ({}, {})
     for n, _ in TOP_NGRAMS:
         sig[f"top_{n}gram_frac"] = top_fracs.get(n, 0.0)
