@@ -45,24 +45,17 @@ def _progress_printer(ctx):
 
 
 def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True) -> dict:
-    from webmill.crawl.run import CrawlCancelled, run_crawl
+    from webmill.crawl.run import CrawlCancelled, run_catalogued
 
     root = ctx.root()
     ray = ctx.ray()
-    catalog.set_state(crawl_id, "running", started=time.time())
     show, stop = _progress_printer(ctx)
     try:
-        summary = run_crawl(root, ray, crawl_id, spec, catalog=catalog, on_progress=show)
+        summary = run_catalogued(root, ray, crawl_id, spec, catalog, on_progress=show)
     except CrawlCancelled:
+        raise click.ClickException(f"crawl {crawl_id} was cancelled") from None
+    finally:
         stop()
-        catalog.set_state(crawl_id, "cancelled", ended=time.time())
-        raise click.ClickException(f"crawl {crawl_id} was cancelled")
-    except BaseException as e:
-        stop()
-        catalog.set_state(crawl_id, "failed", ended=time.time(), error=str(e).splitlines()[0][:500] if str(e) else type(e).__name__)
-        raise
-    stop()
-    catalog.set_state(crawl_id, "done", ended=time.time(), counts=summary["outcomes"])
     o = summary["outcomes"]
     lines = [f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "
              f"attempted in {summary['seconds']:.1f}s ({summary['pages_stored'] / max(summary['seconds'], 1e-9):.1f} pages/s)",

@@ -24,7 +24,7 @@ from webmill.crawl.config import CrawlConfig
 from webmill.crawl.log import LOG_SCHEMA, log_rows
 from webmill.crawl.spider import canonical, host_of
 from webmill.crawl.worker import WorkerState, owner_of
-from webmill.errors import UserError
+from webmill.errors import UserError, first_line
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
 
 
@@ -188,6 +188,21 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
 
 class CrawlCancelled(Exception):
     pass
+
+
+def run_catalogued(root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Catalog, *, on_progress=None) -> dict:
+    """``run_crawl`` with the catalog job's state kept: running, then done, cancelled or failed."""
+    catalog.set_state(crawl_id, "running", started=time.time())
+    try:
+        summary = run_crawl(root, ray, crawl_id, spec, catalog=catalog, on_progress=on_progress)
+    except CrawlCancelled:
+        catalog.set_state(crawl_id, "cancelled", ended=time.time())
+        raise
+    except BaseException as e:
+        catalog.set_state(crawl_id, "failed", ended=time.time(), error=first_line(e)[:500])
+        raise
+    catalog.set_state(crawl_id, "done", ended=time.time(), counts=summary["outcomes"])
+    return summary
 
 
 def _progress(crawl_dir: str, workers: int) -> dict:

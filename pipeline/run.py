@@ -134,7 +134,7 @@ class Pipeline:
     # stages ------------------------------------------------------------------
     def _crawl(self) -> dict:
         from webmill.crawl.catalog import Catalog
-        from webmill.crawl.run import run_crawl
+        from webmill.crawl.run import run_catalogued
 
         if self.crawl_id:
             return {"crawl_id": self.crawl_id, "existing": True, "pages_stored": None}
@@ -146,15 +146,15 @@ class Pipeline:
             catalog.job(crawl_id)
         except UserError:
             catalog.add_job(crawl_id, self.crawl_spec, state="running")
-        catalog.set_state(crawl_id, "running", started=time.time())
+
         def progress(p: dict, elapsed: float) -> None:
             stored = p["counts"].get("stored", 0)
             self._live(f"crawl: {stored:,} pages stored, {stored / max(elapsed, 1e-9):.1f} pages/s, {p['bytes'] / 1e6:.1f} MB")
 
-        summary = run_crawl(self.root, self.ray_fn(), crawl_id, self.crawl_spec, catalog=catalog, on_progress=progress)
-        self._end_live()
-        catalog.set_state(crawl_id, "done", ended=time.time(), counts=summary["outcomes"])
-        return summary
+        try:
+            return run_catalogued(self.root, self.ray_fn(), crawl_id, self.crawl_spec, catalog, on_progress=progress)
+        finally:
+            self._end_live()
 
     def _crawl_id(self) -> str:
         return self.crawl_id or self._upstream("crawl")["crawl_id"]
