@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 from webmill.insight.views import connect
 from webmill.shards.manifest import Manifest
@@ -43,7 +44,7 @@ def _crawl(root, con, views) -> dict:
 
 
 def _clean(root, views) -> dict:
-    runs, dropped, langs = {}, {}, {}
+    runs, dropped, langs = {}, Counter(), Counter()
     totals = {"records": 0, "documents_in": 0, "kept": 0, "excluded": 0, "bytes_in": 0, "bytes_out": 0}
     for ds in views.get("clean_docs", []):
         m = Manifest.load(root, ds)
@@ -55,12 +56,9 @@ def _clean(root, views) -> dict:
         runs[ds.split("/")[1]] = run
         for k in totals:
             totals[k] += run[k]
-        for k, v in (st.get("dropped") or {}).items():
-            dropped[k] = dropped.get(k, 0) + v
-        for k, v in (st.get("languages") or {}).items():
-            langs[k] = langs.get(k, 0) + v
-    return {**totals, "runs": runs, "drop_reasons": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
-            "languages": dict(sorted(langs.items(), key=lambda kv: -kv[1])),
+        dropped.update(st.get("dropped") or {})
+        langs.update(st.get("languages") or {})
+    return {**totals, "runs": runs, "drop_reasons": dict(dropped.most_common()), "languages": dict(langs.most_common()),
             "kept_rate": round(totals["kept"] / totals["documents_in"], 4) if totals["documents_in"] else None}
 
 
@@ -68,15 +66,14 @@ def _dedup(root, con, views) -> dict:
     if "dedup_docs" not in views:
         return {"runs": 0}
     docs_in = kept = 0
-    kinds: dict = {}
+    kinds: Counter = Counter()
     for ds in views["dedup_docs"]:
         mj = Manifest.read_json(root, ds) or {}
         docs_in += mj.get("documents_in", 0)
         kept += Manifest.load(root, ds).rows
-        for k, v in (mj.get("duplicates") or {}).items():
-            kinds[k] = kinds.get(k, 0) + v
+        kinds.update(mj.get("duplicates") or {})
     docs_in = docs_in or None  # datasets not written by `webmill dedup` do not say how many came in
-    out = {"runs": len(views["dedup_docs"]), "documents_in": docs_in, "kept": kept, "duplicates": kinds,
+    out = {"runs": len(views["dedup_docs"]), "documents_in": docs_in, "kept": kept, "duplicates": dict(kinds),
            "duplicate_rate": round(1 - kept / docs_in, 4) if docs_in else None}
     if "clusters" in views:
         sizes = _q(con, "SELECT n, count(*) FROM (SELECT cluster, count(*) AS n FROM clusters GROUP BY 1) "
