@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from webmill.shards.manifest import COMMITS
+from webmill.shards.manifest import is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 
@@ -32,11 +32,6 @@ RUN_DATASETS = {
     "crawl_log": ("crawl", "log"),
 }
 VIEWS = ("docs", "clean_docs", "excluded", "clusters", "pairs", "crawl_log", "shards")
-
-
-def datasets(root: CorpusRoot, stage: str, name: str) -> list[str]:
-    return [f"{stage}/{run}/{name}" for run in root.listdir(stage)
-            if not run.startswith((".", "_")) and root.exists(stage, run, name, COMMITS)]
 
 
 def arrow_dataset(root: CorpusRoot, names: list[str]) -> pads.Dataset | None:
@@ -55,7 +50,7 @@ def connect(root: CorpusRoot):
     con = duckdb.connect()
     made: dict[str, list[str]] = {}
     for view, (stage, name) in RUN_DATASETS.items():
-        names = datasets(root, stage, name)
+        names = run_datasets(root, stage, name)
         ds = arrow_dataset(root, names)
         if ds is not None:
             con.register(f"_{view}", ds)
@@ -68,7 +63,7 @@ def connect(root: CorpusRoot):
     selects, shard_sets = [], []
     for set_name in root.listdir("shards"):
         for split in ("train", "val"):
-            ds = arrow_dataset(root, [f"shards/{set_name}/{split}"]) if root.exists("shards", set_name, split, COMMITS) else None
+            ds = arrow_dataset(root, [f"shards/{set_name}/{split}"]) if is_dataset(root, f"shards/{set_name}/{split}") else None
             if ds is None:
                 continue
             key = f"_shards_{len(selects)}"

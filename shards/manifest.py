@@ -22,6 +22,17 @@ COMMITS = "_commits"
 MANIFEST = "_manifest.json"  # "_" so pyarrow, Spark and HF datasets skip it when reading the folder
 
 
+def is_dataset(root: CorpusRoot, dataset: str) -> bool:
+    """Whether ``dataset`` has commit records (a dataset the shard store wrote)."""
+    return root.exists(dataset, COMMITS)
+
+
+def run_datasets(root: CorpusRoot, stage: str, name: str) -> list[str]:
+    """``<stage>/<run>/<name>`` for every run of a stage that committed that dataset, in run order."""
+    return [f"{stage}/{run}/{name}" for run in sorted(root.listdir(stage))
+            if not run.startswith((".", "_")) and is_dataset(root, f"{stage}/{run}/{name}")]
+
+
 def unit_slug(unit: str) -> str:
     """A file-name-safe, unique name for a unit."""
     clean = re.sub(r"[^A-Za-z0-9._-]+", "_", unit)[-48:].strip("._") or "unit"

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from webmill.errors import UserError
 from webmill.shards.config import ShardsConfig
-from webmill.shards.manifest import Manifest
+from webmill.shards.manifest import Manifest, is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.schema import DOC_SCHEMA
@@ -43,15 +43,15 @@ BUCKETS = "_buckets"
 def resolve_sources(root: CorpusRoot, mix: dict[str, float]) -> dict[str, float]:
     """Source names → dataset paths with their weights; no mix means every dedup run, by size."""
     if not mix:
-        runs = [r for r in root.listdir("dedup") if not r.startswith("_") and root.exists("dedup", r, "docs", "_commits")]
-        if not runs:
+        found = run_datasets(root, "dedup", "docs")
+        if not found:
             raise UserError(f"corpus root {root.display()}: no deduplicated documents to shard (run `webmill dedup` first, "
                             "or name datasets in [shards] mix)")
-        return {f"dedup/{r}/docs": 0.0 for r in sorted(runs)}
+        return dict.fromkeys(found, 0.0)
     out = {}
     for name, weight in mix.items():
         candidates = [name] if "/" in name else [f"dedup/{name}/docs", f"clean/{name}/docs"]
-        found = next((c for c in candidates if root.exists(c, "_commits")), None)
+        found = next((c for c in candidates if is_dataset(root, c)), None)
         if found is None:
             raise UserError(f"[shards] mix: source {name!r} not found in {root.display()} (tried {', '.join(candidates)})")
         out[found] = float(weight)
