@@ -16,6 +16,7 @@ from webmill.clean.decode import decode_html, fix_mojibake, looks_binary
 from webmill.clean.filters import signals_and_verdict
 from webmill.clean.langid import detect
 from webmill.clean.pii import scrub
+from webmill.clean.faster_trafilatura import install as faster_trafilatura
 
 
 class ExtractTimeout(Exception):
@@ -85,6 +86,7 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
     try:
         import trafilatura
 
+        faster_trafilatura()
         with time_limit(cfg.timeout):
             # metadata extraction (dates through dateparser) would double the cost; the title is read below
             text = trafilatura.extract(
