@@ -87,18 +87,17 @@ class _Compiler:
         return tag, predicates
 
     def or_expr(self) -> str:
-        parts = [self.and_expr()]
-        while self.peek() == ("name", "or"):
-            self.take()
-            parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+        return self.joined("or", self.and_expr)
 
     def and_expr(self) -> str:
-        parts = [self.boolean()]
-        while self.peek() == ("name", "and"):
+        return self.joined("and", self.boolean)
+
+    def joined(self, word: str, operand) -> str:
+        parts = [operand()]
+        while self.peek() == ("name", word):
             self.take()
-            parts.append(self.boolean())
-        return parts[0] if len(parts) == 1 else "(" + " and ".join(parts) + ")"
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else "(" + f" {word} ".join(parts) + ")"
 
     def boolean(self) -> str:
         kind, value = self.peek()
