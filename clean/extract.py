@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-from html import unescape
 import signal
 import threading
 from datetime import datetime, timezone
+from html import unescape
 from urllib.parse import urlsplit
 
 import xxhash
 
 from webmill.clean.config import CleanConfig
 from webmill.clean.decode import decode_html, fix_mojibake, looks_binary
+from webmill.clean.faster_trafilatura import install as faster_trafilatura
 from webmill.clean.filters import signals_and_verdict
 from webmill.clean.langid import detect
 from webmill.clean.pii import scrub
-from webmill.clean.faster_trafilatura import install as faster_trafilatura
 
 
 class ExtractTimeout(Exception):

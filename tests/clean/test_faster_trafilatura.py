@@ -16,12 +16,12 @@ NOISE = ["", " ", "x", "main", "content", "-", "_", "Bottom", "hidden", "border"
 
 @pytest.fixture
 def stock_and_faster():
-    """Pairs of (trafilatura's expression, the recompiled one), installed for the test's duration."""
+    """Pairs of (trafilatura's expression, the compiled one), installed for the test's duration."""
     faster.uninstall()
     stock = {name: list(value) for name, value in vars(trafilatura_xpaths).items()
              if isinstance(value, list) and value and all(hasattr(e, "path") for e in value)}
     assert faster.install() > 0
-    yield [(s, f) for name, exprs in stock.items() for s, f in zip(exprs, getattr(trafilatura_xpaths, name))]
+    yield [(s, f) for name, exprs in stock.items() for s, f in zip(exprs, getattr(trafilatura_xpaths, name)) if s is not f]
     faster.uninstall()
 
 
@@ -47,23 +47,15 @@ def random_tree(rng: random.Random, words: list[str]):
     return root
 
 
-def test_guard_only_where_an_absent_attribute_cannot_match():
-    assert faster.faster_path(".//*[re:test(@class, 'nav|menu')]") == ".//*[((@class) and re:test(@class, 'nav|menu'))]"
-    assert faster.faster_path(".//*[re:test(@id|@class, 'x')]") == ".//*[((@id|@class) and re:test(@id|@class, 'x'))]"
-    # '^' and 'a?' match the empty string, which is what re:test sees for a missing attribute
-    assert faster.faster_path(".//*[re:test(@class, '^')]") == ".//*[re:test(@class, '^')]"
-    assert faster.faster_path(".//*[re:test(@class, 'a?')]") == ".//*[re:test(@class, 'a?')]"
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_same_elements_on_random_trees(stock_and_faster, seed):
     rng = random.Random(seed)
-    for stock, faster in stock_and_faster:
+    for stock, compiled in stock_and_faster:
         words = tokens_of(stock.path)
         for _ in range(40):
             tree = random_tree(rng, words)
             getpath = tree.getroottree().getpath
-            assert [getpath(e) for e in faster(tree)] == [getpath(e) for e in stock(tree)], stock.path
+            assert [getpath(e) for e in compiled(tree)] == [getpath(e) for e in stock(tree)], stock.path
 
 
 def test_same_text_extracted_from_real_pages(stock_and_faster, corpora):
