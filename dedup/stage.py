@@ -121,7 +121,6 @@ class UnionFind:
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
-
     import ray.data
 
     from webmill.runtime import cluster_cpus, quiet_ray_data, run_tasks
