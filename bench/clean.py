@@ -3,7 +3,7 @@
 All read the same WARC files (a webmill crawl of real sites served on 127.0.0.1,
 rolled into several files so every pipeline can use every core) with the same
 trafilatura settings (favor_precision, no comments, tables, no line dedup).
-webmill's stage runs trafilatura with its pruning expressions recompiled and C-level
+webmill's stage runs trafilatura with its pruning expressions compiled to Python and C-level
 element classes (webmill.clean.faster_trafilatura: the same text, faster); datatrove and
 the first raw loop run trafilatura as it ships, a second raw loop shows the speed-up alone.
 webmill's stage also identifies the language, applies the Gopher/C4/FineWeb filters,
