@@ -6,6 +6,12 @@ place, a commit record ``_commits/<unit>.json`` is written atomically. Commit
 records are the source of truth; ``_manifest.json`` is their consolidated view
 (parts, rows, bytes, sha256, fingerprints, summed stats), rewritten atomically
 by ``Manifest.write``. Parts without a commit record are invisible to readers.
+
+Costs, so that a dataset of 10,000 units on an object store stays cheap: checking or
+starting a unit reads that unit's record only (``load_unit``); ``load`` lists
+``_commits/`` once and reads only the records that ``_manifest.json`` does not already
+hold (written after it, or within ``FRESH_SECONDS`` of it); ``load(full=True)``, which
+``write`` uses, reads every record once: O(U) for U units.
 """
 from __future__ import annotations
 
@@ -20,6 +26,9 @@ from webmill.shards.root import CorpusRoot
 
 COMMITS = "_commits"
 MANIFEST = "_manifest.json"  # "_" so pyarrow, Spark and HF datasets skip it when reading the folder
+# a commit record whose file is this close to the manifest's (same clock: the store's) is
+# read again, since it may have been written while the manifest was being built
+FRESH_SECONDS = 120.0
 
 
 def is_dataset(root: CorpusRoot, dataset: str) -> bool:
@@ -73,24 +82,60 @@ class UnitRecord:
 class Manifest:
     """The committed state of one dataset under a corpus root."""
 
-    def __init__(self, root: CorpusRoot, dataset: str, units: dict[str, UnitRecord]):
+    def __init__(self, root: CorpusRoot, dataset: str, units: dict[str, UnitRecord], *, full: bool = False):
         self.root = root
         self.dataset = dataset
         self.units = units
+        self.full = full  # every record read from its own file
 
     @classmethod
-    def load(cls, root: CorpusRoot, dataset: str) -> "Manifest":
+    def load(cls, root: CorpusRoot, dataset: str, *, full: bool = False) -> "Manifest":
+        """The committed units: one listing of ``_commits/``; records read only where the
+        consolidated manifest does not hold them (all of them with ``full``)."""
+        import pyarrow.fs as pafs
+
+        sel = pafs.FileSelector(root.path(dataset, COMMITS), allow_not_found=True, recursive=False)
+        infos = {i.base_name: i for i in root.fs.get_file_info(sel)
+                 if i.base_name.endswith(".json") and not i.base_name.startswith(".")}
+        known: dict[str, dict] = {}
+        if not full and infos:
+            mi = root.fs.get_file_info(root.path(dataset, MANIFEST))
+            if mi.type == pafs.FileType.File and mi.mtime is not None:
+                try:
+                    doc = json.loads(root.read_bytes(dataset, MANIFEST))
+                except ValueError:
+                    doc = {}
+                cutoff = mi.mtime.timestamp() - FRESH_SECONDS
+                for name, rec in (doc.get("records") or {}).items():
+                    info = infos.get(name)
+                    if info is not None and info.mtime is not None and info.mtime.timestamp() < cutoff:
+                        known[name] = rec
         units = {}
-        for name in root.listdir(dataset, COMMITS):
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            raw = root.read_bytes(dataset, COMMITS, name)
-            try:
-                rec = UnitRecord(**json.loads(raw))
-            except (ValueError, TypeError) as e:
-                raise CorruptPartError(f"{root.display(dataset, COMMITS, name)}: corrupt commit record ({e})") from None
+        for name in sorted(infos):
+            raw = known.get(name)
+            rec = cls._parse(root, dataset, name, raw if raw is not None else root.read_bytes(dataset, COMMITS, name))
             units[rec.unit] = rec
-        return cls(root, dataset, units)
+        return cls(root, dataset, units, full=full or not known)
+
+    @staticmethod
+    def _parse(root: CorpusRoot, dataset: str, name: str, raw) -> UnitRecord:
+        try:
+            return UnitRecord(**(raw if isinstance(raw, dict) else json.loads(raw)))
+        except (ValueError, TypeError) as e:
+            raise CorruptPartError(f"{root.display(dataset, COMMITS, name)}: corrupt commit record ({e})") from None
+
+    @classmethod
+    def load_unit(cls, root: CorpusRoot, dataset: str, unit: str) -> UnitRecord | None:
+        """One unit's commit record (one read), or None where the unit is not committed."""
+        name = unit_slug(unit) + ".json"
+        try:
+            raw = root.read_bytes(dataset, COMMITS, name)
+        except OSError:
+            if not root.exists(dataset, COMMITS, name):  # object stores raise plain OSError for a missing key
+                return None
+            raise
+        rec = cls._parse(root, dataset, name, raw)
+        return rec if rec.unit == unit else None
 
     @staticmethod
     def commit_unit(root: CorpusRoot, dataset: str, record: UnitRecord) -> None:
@@ -131,12 +176,15 @@ class Manifest:
             "units": {u.unit: {"fingerprint": u.fingerprint, "rows": u.rows, "parts": len(u.parts)}
                       for u in sorted(self.units.values(), key=lambda u: u.unit)},
             "stats": self.stats,
+            # the full records, so that a later ``load`` reads only the records written since
+            "records": {unit_slug(u.unit) + ".json": u.__dict__ for u in self.units.values()},
             **extra,
         }
 
     def write(self, **extra) -> dict:
-        """Consolidate the commit records into ``_manifest.json`` (atomic)."""
-        doc = self.to_dict(updated_at=time.time(), **extra)
+        """Consolidate the commit records into ``_manifest.json`` (atomic); re-reads every record."""
+        fresh = self if self.full else Manifest.load(self.root, self.dataset, full=True)
+        doc = fresh.to_dict(updated_at=time.time(), **extra)
         self.root.write_bytes_atomic(json.dumps(doc, indent=1, sort_keys=True).encode(), self.dataset, MANIFEST)
         return doc
 

@@ -133,7 +133,7 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
             for p in m.units[unit].parts:
                 root.delete(base, split, p["path"])
             Manifest.uncommit_unit(root, f"{base}/{split}", unit)
-        m = Manifest.load(root, f"{base}/{split}")
+        m = Manifest.load(root, f"{base}/{split}", full=True)
         m.write(stage="shards")
         shards = []
         for unit in sorted(m.units):

@@ -58,7 +58,8 @@ class DatasetWriter:
         return Manifest.load(self.root, self.dataset)
 
     def is_committed(self, unit: str, fingerprint: str | None = None) -> bool:
-        rec = self.manifest().units.get(unit)
+        """One read: the unit's own commit record."""
+        rec = Manifest.load_unit(self.root, self.dataset, unit)
         return rec is not None and (fingerprint is None or rec.fingerprint == fingerprint)
 
     def committed_units(self) -> set[str]:
@@ -79,7 +80,15 @@ class DatasetWriter:
         return out.record
 
     def finalize(self, **extra) -> dict:
-        return self.manifest().write(**extra)
+        """Write ``_manifest.json`` from every commit record (O(units) reads) and remove the
+        temporary files that killed attempts of now-committed units left in ``_tmp/``."""
+        doc = Manifest.load(self.root, self.dataset, full=True).write(**extra)
+        slugs = {unit_slug(u) for u in doc["units"]}
+        for name in self.root.listdir(self.dataset, TMP):
+            # "<slug>-<k>.<random>.parquet"
+            if name.endswith(".parquet") and name[:-8].rsplit(".", 1)[0].rsplit("-", 1)[0] in slugs:
+                self.root.delete(self.dataset, TMP, name)
+        return doc
 
 
 class UnitWriter:
@@ -103,8 +112,11 @@ class UnitWriter:
     # context --------------------------------------------------------------
     def __enter__(self) -> "UnitWriter":
         root, ds = self.ds.root, self.ds.dataset
-        if ds and self.unit in Manifest.load(root, ds).units:
+        old = Manifest.load_unit(root, ds, self.unit)
+        if old is not None:
             Manifest.uncommit_unit(root, ds, self.unit)  # rewritten with a new fingerprint
+            for p in old.parts:
+                root.delete(ds, p["path"])
         self._remove_stale_parts()
         return self
 
@@ -147,8 +159,8 @@ class UnitWriter:
         root, ds = self.ds.root, self.ds
         self._tmp_path = root.path(ds.dataset, TMP, f"{self.slug}-{len(self.parts):05d}.{uuid.uuid4().hex[:8]}.parquet")
         root.fs.create_dir(posixpath.dirname(self._tmp_path), recursive=True)
-        self._sink = root.fs.open_output_stream(self._tmp_path)
-        self._writer = pq.ParquetWriter(self._sink, ds.schema, compression=ds.compression,
+        self._sink = _HashingSink(root.fs.open_output_stream(self._tmp_path), ds.checksum)
+        self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), ds.schema, compression=ds.compression,
                                         write_statistics=True)
         self._part_rows = 0
 
@@ -158,10 +170,8 @@ class UnitWriter:
         self._sink.close()
         name = f"part-{self.slug}-{len(self.parts):05d}.parquet"
         final = root.path(ds.dataset, name)
-        info = root.fs.get_file_info(self._tmp_path)
-        digest = _sha256(root, self._tmp_path) if ds.checksum else None
         root.fs.move(self._tmp_path, final)
-        self.parts.append({"path": name, "rows": self._part_rows, "bytes": info.size, "sha256": digest})
+        self.parts.append({"path": name, "rows": self._part_rows, "bytes": self._sink.n, "sha256": self._sink.hexdigest()})
         self._writer = self._sink = self._tmp_path = None
 
     def commit(self) -> UnitRecord:
@@ -184,19 +194,49 @@ class UnitWriter:
         self._writer = None
 
     def _remove_stale_parts(self) -> None:
+        """Parts a killed attempt renamed into place without committing. Parts are renamed in
+        order, so they are ``part-<slug>-00000``, ``-00001``, … up to the first missing one:
+        found by name, without listing the dataset (which holds every unit's parts)."""
         root, ds = self.ds.root, self.ds.dataset
-        prefix = f"part-{self.slug}-"
-        for name in root.listdir(ds):
-            if name.startswith(prefix):
-                root.delete(ds, name)
-        for name in root.listdir(ds, TMP):
-            if name.startswith(self.slug + "-"):
-                root.delete(ds, TMP, name)
+        k = 0
+        while root.exists(ds, f"part-{self.slug}-{k:05d}.parquet"):
+            root.delete(ds, f"part-{self.slug}-{k:05d}.parquet")
+            k += 1
 
 
-def _sha256(root: CorpusRoot, path: str) -> str:
-    h = hashlib.sha256()
-    with root.fs.open_input_stream(path, compression=None) as f:
-        while chunk := f.read(8 * MiB):
-            h.update(chunk)
-    return h.hexdigest()
+class _HashingSink:
+    """A write-only file that passes bytes on to a pyarrow stream and hashes them as they go,
+    so a part's sha256 needs no second read."""
+
+    def __init__(self, sink, digest: bool):
+        self.sink = sink
+        self.h = hashlib.sha256() if digest else None
+        self.n = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        if self.h is not None:
+            self.h.update(data)
+        self.sink.write(data)
+        self.n += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.n
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.sink.close()
+            self.closed = True
+
+    def hexdigest(self) -> str | None:
+        return self.h.hexdigest() if self.h is not None else None
