@@ -1,305 +1,293 @@
-"""The dedup stage: URL, exact and MinHash-LSH near duplicates, incremental over the corpus root.
+"""The dedup stage: URL, exact and MinHash-LSH near duplicates on the cluster, incremental.
 
-    <root>/dedup/_index/docs/     one row per document ever indexed: global index, id, url,
-                                  fetched_at, exact-text hash, source dataset (never recomputed)
-    <root>/dedup/_index/bands/    one row per (document, band): (band, band hash, index)
-    <root>/dedup/<run>/docs/      the run's kept documents
-    <root>/dedup/<run>/clusters/  id → cluster, duplicate kind, kept flag, representative
+    <root>/dedup/_index/          the band index over every document ever indexed (index.py, plan.py)
+    <root>/dedup/<run>/_work/     the run's relations and labels, one dataset per phase (deleted when done)
+    <root>/dedup/<run>/docs/      the run's kept documents, one unit per input part
+    <root>/dedup/<run>/clusters/  id → cluster, duplicate kind, kept flag, representative, Jaccard
+    <root>/dedup/<run>/pairs/     the verified near-duplicate pairs
 
-Signatures are computed in Ray Data ``map_batches`` (one task per input part, committed
-as a unit of the index); banding is a Ray Data ``groupby`` on (band, band hash), so
-no node holds all signatures; clusters are connected components in a union-find
-over integer document indices. Documents indexed by earlier runs win every tie.
+Phases, each committed before the next starts, so a rerun resumes at the first one not
+committed (and inside it, at the first uncommitted partition or part):
+
+    sign        one Ray task per new input part                      (index.py)
+    url, exact  a Ray Data shuffle on the URL / text hash             (candidates.py)
+    near        a shuffle on band hashes, then verification by part   (candidates.py)
+    components  one Ray task over integer arrays, edges streamed      (components.py)
+    output      winners per label partition, removal per input part  (decide.py)
+
+The driver holds the plan (one entry per input part) and per-partition counts, never a
+per-document value. Every output carries the fingerprint of the whole ``[dedup]`` table,
+the inputs and the index plan, so a changed setting redoes the run instead of leaving
+stale outputs.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
+from dataclasses import asdict
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Layout, attach_a, bucket_pairs,
+                                      exact_partition, url_partition, verify_b, with_partition, with_text_partition)
+from webmill.dedup.components import LABEL_SCHEMA, components
 from webmill.dedup.config import DedupConfig
-from webmill.dedup.minhash import band_hashes, jaccard, normalize, shingle_hashes, signatures
-from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, Manifest
+from webmill.dedup.decide import CLUSTER_SCHEMA, apply_group, apply_part, choose_winners, member_rows
+from webmill.dedup.index import INDEX_BANDS, INDEX_DOC_SCHEMA, INDEX_DOCS, BAND_SCHEMA, lsh_fingerprint, sign_part
+from webmill.dedup.plan import IndexPlan
+from webmill.errors import UserError
+from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 
-INDEX_DOCS = "dedup/_index/docs"
-INDEX_BANDS = "dedup/_index/bands"
+PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
+MIN_PARTITIONS = 8
+PHASES = ("sign", "url", "exact", "near", "components", "output")
 
-INDEX_DOC_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.string()), ("url", pa.string()),
-                              ("fetched_at", pa.timestamp("us", tz="UTC")), ("xh", pa.string()),
-                              ("dataset", pa.string()), ("host", pa.string())])
-BAND_SCHEMA = pa.schema([("band", pa.int32()), ("h", pa.uint64()), ("idx", pa.int64())])
-PAIR_SCHEMA = pa.schema([("id_a", pa.string()), ("id_b", pa.string()), ("jaccard", pa.float32())])
-CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("host", pa.string()),
-                            ("cluster", pa.int64()), ("kind", pa.string()), ("kept", pa.bool_()),
-                            ("representative", pa.string()), ("jaccard", pa.float32())])
+__all__ = ["run_dedup", "CLUSTER_SCHEMA", "INDEX_DOCS", "INDEX_BANDS"]
 
 
-def lsh_fingerprint(cfg: DedupConfig) -> str:
-    return hashlib.sha1(json.dumps([cfg.ngram, cfg.bands, cfg.rows, cfg.seed]).encode()).hexdigest()[:12]
+def partitions_for(n: int) -> int:
+    """Hash partitions for n documents: independent of the cluster, so a resume on another
+    cluster finds the same partitions committed."""
+    return max(MIN_PARTITIONS, math.ceil(n / PARTITION_DOCS))
 
 
-def index_part(task: dict) -> dict:
-    """Sign one input part; commit its doc rows and band rows as a unit of the index."""
-    root, dataset, part, offset, cfg = task["root"], task["dataset"], task["part"], task["offset"], task["cfg"]
-    unit = f"{dataset}/{part['path']}"
-    fp = lsh_fingerprint(cfg)
-    docs_w = DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA, row_group_rows=65536)
-    bands_w = DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA, row_group_rows=1 << 18)
-    if docs_w.is_committed(unit, fp) and bands_w.is_committed(unit, fp):
-        return {"unit": unit, "docs": 0, "skipped": True}
-    reader = DatasetReader(root, dataset)
-    n = 0
-    with docs_w.unit(unit, fp) as dout, bands_w.unit(unit, fp) as bout:
-        for batch in reader.iter_batches(columns=["id", "url", "host", "fetched_at", "text"], parts=[part]):
-            texts = batch.column("text").to_pylist()
-            idx = np.arange(offset + n, offset + n + len(texts), dtype=np.int64)
-            n += len(texts)
-            xh = [hashlib.blake2b(normalize(t or "").encode(), digest_size=16).hexdigest() for t in texts]
-            dout.write(pa.table({"idx": idx, "id": batch.column("id"), "url": batch.column("url"),
-                                 "fetched_at": batch.column("fetched_at"), "xh": xh,
-                                 "dataset": [dataset] * len(texts), "host": batch.column("host")}, schema=INDEX_DOC_SCHEMA))
-            bh = band_hashes(signatures([t or "" for t in texts], cfg.ngram, cfg.bands * cfg.rows, cfg.seed),
-                             cfg.bands, cfg.rows)
-            bout.write(pa.table({"band": np.tile(np.arange(cfg.bands, dtype=np.int32), len(texts)),
-                                 "h": bh.reshape(-1), "idx": np.repeat(idx, cfg.bands)}, schema=BAND_SCHEMA))
-        dout.stats["docs"] = n
-    return {"unit": unit, "docs": n, "skipped": False}
+def run_fingerprint(cfg: DedupConfig, inputs: list[str], plan: IndexPlan) -> str:
+    doc = json.dumps({"dedup": asdict(cfg), "inputs": sorted(inputs), "plan": plan.fingerprint()}, sort_keys=True)
+    return hashlib.sha1(doc.encode()).hexdigest()[:16]
 
 
-def _with_partition(batch: dict, partitions: int) -> dict:
-    batch["part"] = (batch["h"] % np.uint64(partitions)).astype(np.int64)
-    return batch
+class _Phases:
+    """Commit markers of a run's phases: ``_work/<phase>.json`` holding the run fingerprint."""
+
+    def __init__(self, root: CorpusRoot, work: str, fp: str):
+        self.root, self.work, self.fp = root, work, fp
+
+    def done(self, phase: str) -> dict | None:
+        if not self.root.exists(self.work, f"{phase}.json"):
+            return None
+        doc = json.loads(self.root.read_bytes(self.work, f"{phase}.json"))
+        return doc if doc.get("fingerprint") == self.fp else None
+
+    def start(self, phase: str, *datasets: str) -> None:
+        """A phase not committed starts from nothing: what an earlier attempt with another
+        fingerprint left is removed (same-fingerprint units are kept and skipped)."""
+        for ds in datasets:
+            if self.root.exists(ds) and not self._same_fingerprint(ds):
+                self.root.delete(ds)
+
+    def _same_fingerprint(self, ds: str) -> bool:
+        units = Manifest.load(self.root, ds).units.values()
+        return all(u.fingerprint == self.fp for u in units)
+
+    def commit(self, phase: str, **stats) -> dict:
+        doc = {"fingerprint": self.fp, "phase": phase, **stats}
+        self.root.write_bytes_atomic(json.dumps(doc).encode(), self.work, f"{phase}.json")
+        return doc
 
 
-def _bucket_pairs(batch: dict) -> dict:
-    """Candidate pairs of one shuffle partition: documents sharing a (band, band hash) bucket.
+def _refuse_old_index(root: CorpusRoot) -> None:
+    from webmill.dedup.plan import PLAN
 
-    All pairs in a small bucket, a star in a large one (connectivity is what counts)."""
-    band, h, idx = batch["band"], batch["h"], batch["idx"]
-    order = np.lexsort((idx, h, band))
-    band, h, idx = band[order], h[order], idx[order]
-    new_bucket = np.ones(len(idx), dtype=bool)
-    new_bucket[1:] = (band[1:] != band[:-1]) | (h[1:] != h[:-1])
-    starts = np.flatnonzero(new_bucket)
-    sizes = np.diff(np.append(starts, len(idx)))
-    a_out, b_out = [], []
-    for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
-        members = idx[start:start + size]
-        if size <= 32:
-            i, j = np.triu_indices(size, k=1)
-            a_out.append(members[i])
-            b_out.append(members[j])
-        else:
-            a_out.append(np.full(size - 1, members[0]))
-            b_out.append(members[1:])
-    empty = np.array([], dtype=np.int64)
-    return {"a": np.concatenate(a_out) if a_out else empty, "b": np.concatenate(b_out) if b_out else empty}
-
-
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n, dtype=np.int64)
-
-    def find(self, x: int) -> int:
-        p = self.parent
-        root = x
-        while p[root] != root:
-            root = p[root]
-        while p[x] != root:
-            p[x], x = root, p[x]
-        return root
-
-    def union(self, a: int, b: int, better) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            keep, drop = (ra, rb) if better(ra, rb) else (rb, ra)
-            self.parent[drop] = keep
+    if root.exists(INDEX_DOCS, "_commits") and not root.exists(*PLAN):
+        raise UserError(f"{root.display('dedup/_index')}: an index written by an older webmill (no _plan.json); "
+                        "remove that folder to rebuild it")
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
     import ray.data
+    from ray.data.context import ShuffleStrategy
 
-    from webmill.runtime import cluster_cpus, quiet_ray_data, run_tasks
+    # Ray Data's pull-based sort shuffle: the default hash shuffle starts aggregator actors
+    # per shuffle, measured 3-7x slower here on two cores for the same partitions
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.shuffle_strategy
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    try:
+        return _run_dedup(root, ray, inputs, run, cfg, on_progress=on_progress)
+    finally:
+        ctx.shuffle_strategy = before
+
+
+def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
+    import ray.data
+
+    from webmill.runtime import quiet_ray_data, run_tasks
 
     t0 = time.time()
     quiet_ray_data()
-    # 1. index the new input parts (global indices continue after what the index holds)
-    index_units = Manifest.load(root, INDEX_DOCS).units
-    fp = lsh_fingerprint(cfg)
-    if any(u.fingerprint != fp for u in index_units.values()):
-        from webmill.errors import UserError
+    _refuse_old_index(root)
+    lsh = lsh_fingerprint(cfg)
+    plan = IndexPlan.load(root, lsh)
+    mine = plan.extend(root, inputs)
+    fp = run_fingerprint(cfg, inputs, plan)
+    docs_ds, clusters_ds, pairs_ds = f"dedup/{run}/docs", f"dedup/{run}/clusters", f"dedup/{run}/pairs"
+    work = f"dedup/{run}/_work"
+    done = Manifest.read_json(root, docs_ds) if root.exists(docs_ds) else None
+    if done and done.get("fingerprint") == fp and done.get("summary"):
+        return {**done["summary"], "skipped": True}
+    phases = _Phases(root, work, fp)
+    seconds: dict[str, float] = {}
 
-        raise UserError(f"{root.display(INDEX_DOCS)}: the band index was built with other [dedup] ngram/bands/rows/seed; "
-                        "use those settings or a new root")
-    offset = sum(u.rows for u in index_units.values())
-    tasks, new_units = [], set()
-    for dataset in inputs:
-        for part in DatasetReader(root, dataset).parts:
-            unit = f"{dataset}/{part['path']}"
-            new_units.add(unit)
-            if unit in index_units:
-                continue
-            tasks.append({"root": root, "dataset": dataset, "part": part, "offset": offset, "cfg": cfg})
-            offset += part["rows"]
-    if tasks:
-        for result in run_tasks(index_part, [(t,) for t in tasks]):
-            if on_progress:
-                on_progress("signatures", result)
-    DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA).finalize(lsh=fp)
-    DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA).finalize(lsh=fp)
-    t_sign = time.time() - t0
+    def progress(phase: str, info: dict) -> None:
+        if on_progress:
+            on_progress(phase, info)
 
-    # 2. document table (numpy columns over the global index) — the only O(N) state
-    meta = DatasetReader(root, INDEX_DOCS).read_all(columns=["idx", "id", "url", "fetched_at", "xh", "dataset", "host"])
-    order = np.argsort(meta.column("idx").to_numpy())
-    meta = meta.take(pa.array(order))
-    n = meta.num_rows
-    ids = meta.column("id").to_pylist()
-    fetched = pc.cast(meta.column("fetched_at"), pa.int64()).fill_null(0).to_numpy()
-    dataset_col = meta.column("dataset").to_pylist()
-    in_run = np.array([d in inputs for d in dataset_col])
-    existing = ~in_run  # indexed by an earlier run from another dataset: published already
-    rank_id = np.argsort(np.argsort(np.array(ids, dtype=object)))
+    # sign: every planned part not yet in the index (a part an interrupted earlier run planned included)
+    t = time.time()
+    committed = Manifest.load(root, INDEX_DOCS).units
+    bands_committed = Manifest.load(root, INDEX_BANDS).units
+    todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh
+                                          and p.unit in bands_committed)]
+    new_units = sum(1 for p in mine if p in todo)
+    if todo:
+        for result in run_tasks(sign_part, [(root, p.unit, p.dataset, p.path, p.offset, cfg) for p in todo]):
+            progress("sign", result)
+    if todo or not root.exists(INDEX_DOCS, "_manifest.json"):
+        DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA).finalize(lsh=lsh)
+        DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA).finalize(lsh=lsh)
+    seconds["sign"] = time.time() - t
 
-    def better(a: int, b: int) -> bool:
-        """Existing documents first, then earliest fetched, then smallest id."""
-        return (existing[a], -fetched[a], -rank_id[a]) > (existing[b], -fetched[b], -rank_id[b])
+    n = plan.size
+    layout = Layout(plan.starts(), plan.existing_mask(set(inputs)), [(p.dataset, p.path) for p in plan.parts],
+                    partitions_for(n))
+    index_docs = Manifest.load(root, INDEX_DOCS)
+    doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
+    relations: dict[str, str] = {}
 
-    uf = UnionFind(n)
-    kind = np.array([""] * n, dtype=object)
-    sim = np.full(n, np.nan, dtype=np.float32)
+    def shuffle(read, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
+        ds = read.map_batches(key_fn, fn_kwargs=key_kwargs, batch_format="pyarrow")
+        ds = ds.groupby("p", num_partitions=layout.partitions).map_groups(reduce_fn, fn_kwargs=reduce_kwargs,
+                                                                          batch_format="pyarrow")
+        return ds
 
-    # 3. URL duplicates: keep the latest fetch (existing documents still win); losers leave the race
-    urls = meta.column("url").to_pylist()
-    url_winner = np.arange(n, dtype=np.int64)
-    if cfg.url:
-        by_url: dict[str, int] = {}
-        for i in np.lexsort((-rank_id, fetched, existing)):  # ascending: each URL's winner comes last
-            by_url[urls[i]] = i
-        for i in range(n):
-            w = by_url[urls[i]]
-            if w != i:
-                url_winner[i] = w
-                kind[i] = "url"
-    url_loser = url_winner != np.arange(n)
-    # 4. exact duplicates of normalized text
-    if cfg.exact:
-        first: dict[str, int] = {}
-        for i, h in enumerate(meta.column("xh").to_pylist()):
-            if url_loser[i]:
-                continue
-            if h in first:
-                uf.union(first[h], i, better)
-                kind[i] = kind[i] or "exact"
-                kind[first[h]] = kind[first[h]] or "exact"
+    # url: one document per canonical URL
+    if cfg.url and n:
+        relations["url"] = f"{work}/url"
+        t = time.time()
+        if not phases.done("url"):
+            phases.start("url", relations["url"])
+            read = ray.data.read_parquet(doc_paths, filesystem=root.fs).select_columns(["idx", "url", "uh", "fetched_at", "id"])
+            rows = shuffle(read, with_partition, {"key": "uh", "partitions": layout.partitions}, url_partition,
+                           {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout}).sum("rows")
+            DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
+            phases.commit("url", edges=int(rows or 0))
+            progress("url", {"edges": int(rows or 0)})
+        seconds["url"] = time.time() - t
+    # exact: one document per normalized text
+    if cfg.exact and n:
+        relations["exact"] = f"{work}/exact"
+        t = time.time()
+        if not phases.done("exact"):
+            phases.start("exact", relations["exact"])
+            read = ray.data.read_parquet(doc_paths, filesystem=root.fs).select_columns(["idx", "xh"])
+            rows = shuffle(read, with_text_partition, {"partitions": layout.partitions}, exact_partition,
+                           {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
+            DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
+            phases.commit("exact", members=int(rows or 0))
+            progress("exact", {"members": int(rows or 0)})
+        seconds["exact"] = time.time() - t
+    # near: LSH buckets → candidate pairs → exact Jaccard where the documents live
+    pairs_checked = 0
+    if cfg.near and n:
+        relations["near"] = pairs_ds if cfg.verify else f"{work}/near"
+        t = time.time()
+        marker = phases.done("near")
+        if not marker:
+            phases.start("near", relations["near"])
+            band_paths = [root.path(INDEX_BANDS, p["path"]) for p in Manifest.load(root, INDEX_BANDS).parts]
+            read = ray.data.read_parquet(band_paths, filesystem=root.fs)
+            cand = shuffle(read, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
+                           {"layout": layout})
+            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp}
+            attached = cand.groupby("ua").map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
+                                                     batch_format="pyarrow")
+            if cfg.verify:
+                checked = attached.groupby("ub").map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
+                                                            batch_format="pyarrow").sum("checked")
             else:
-                first[h] = i
-    # 5. near duplicates: LSH buckets → candidate pairs → (verified) edges
-    pairs_checked = edges = 0
-    if cfg.near:
-        # the shuffle sends each (band, hash) bucket to one partition; buckets are found inside it
-        partitions = 4 * cluster_cpus()
-        bands = ray.data.read_parquet(DatasetReader(root, INDEX_BANDS).paths(), filesystem=root.fs)
-        bands = bands.map_batches(_with_partition, fn_kwargs={"partitions": partitions}, batch_format="numpy")
-        cand = bands.groupby("part", num_partitions=partitions).map_groups(_bucket_pairs, batch_format="numpy")
-        seen: set[tuple[int, int]] = set()
-        verified: list[tuple[int, int, float]] = []
-        shingle_cache: dict[int, np.ndarray] = {}
-        texts = _TextFetcher(root, meta)
-        for batch in cand.iter_batches(batch_size=65536, batch_format="numpy"):
-            for a, b in zip(batch["a"].tolist(), batch["b"].tolist()):
-                if (a, b) in seen or (existing[a] and existing[b]) or url_loser[a] or url_loser[b]:
-                    continue
-                seen.add((a, b))
-                if uf.find(a) == uf.find(b) and not cfg.verify:
-                    continue
-                if cfg.verify:
-                    pairs_checked += 1
-                    ja = jaccard(_shingles(shingle_cache, texts, a, cfg), _shingles(shingle_cache, texts, b, cfg))
-                    if ja < cfg.threshold:
-                        continue
-                    sim[a] = np.nanmax([sim[a], ja])
-                    sim[b] = np.nanmax([sim[b], ja])
-                    verified.append((a, b, ja))
-                edges += 1
-                uf.union(a, b, better)
-                for x in (a, b):
-                    kind[x] = kind[x] or "near"
-    roots = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
-    roots[url_loser] = roots[url_winner[url_loser]]
-    t_cluster = time.time() - t0 - t_sign
+                attached.materialize()
+                checked = 0
+            DatasetWriter(root, relations["near"], NEAR_SCHEMA).finalize(stage="dedup.pairs")
+            marker = phases.commit("near", checked=int(checked or 0))
+            progress("near", marker)
+        pairs_checked = marker["checked"]
+        seconds["near"] = time.time() - t
 
-    # 6. outputs for this run's documents
-    kept_mask = (roots == np.arange(n)) & ~url_loser
-    sizes = np.bincount(roots, minlength=n)
-    run_idx = np.flatnonzero(in_run)
-    keep_ids = {ids[i] for i in run_idx if kept_mask[i]}
-    hosts = meta.column("host").to_pylist()
-    clusters = pa.table({
-        "id": [ids[i] for i in run_idx], "url": [urls[i] for i in run_idx], "host": [hosts[i] for i in run_idx],
-        "cluster": roots[run_idx], "kind": [kind[i] or None for i in run_idx], "kept": kept_mask[run_idx],
-        "representative": [ids[roots[i]] for i in run_idx], "jaccard": sim[run_idx]}, schema=CLUSTER_SCHEMA)
-    cw = DatasetWriter(root, f"dedup/{run}/clusters", CLUSTER_SCHEMA, row_group_rows=65536)
-    cw.write_unit("clusters", [clusters], fingerprint=fp)
-    cw.finalize(stage="dedup.clusters")
-    if cfg.near and cfg.verify:  # the near-duplicate pairs found, with their exact Jaccard
-        pw = DatasetWriter(root, f"dedup/{run}/pairs", PAIR_SCHEMA, row_group_rows=65536)
-        pw.write_unit("pairs", [pa.table({"id_a": [ids[a] for a, _, _ in verified], "id_b": [ids[b] for _, b, _ in verified],
-                                          "jaccard": [j for _, _, j in verified]}, schema=PAIR_SCHEMA)], fingerprint=fp)
-        pw.finalize(stage="dedup.pairs")
-    dw = None
-    for dataset in inputs:
-        reader = DatasetReader(root, dataset)
-        if dw is None:
-            dw = DatasetWriter(root, f"dedup/{run}/docs", reader.open_part(reader.parts[0]).schema_arrow if reader.parts else None,
-                               row_group_rows=1024)
-        for part in reader.parts:
-            kept_batches = (b.filter(pc.is_in(b.column("id"), value_set=pa.array(sorted(keep_ids))))
-                            for b in reader.iter_batches(parts=[part]))
-            dw.write_unit(f"{dataset}/{part['path']}", kept_batches, fingerprint=fp)
-    dup_kinds = {k: int(sum(1 for i in run_idx if not kept_mask[i] and kind[i] == k)) for k in ("url", "exact", "near")}
-    by_host: dict[str, list[int]] = {}
-    for i in run_idx:
-        by_host.setdefault(hosts[i], [0, 0])
-        by_host[hosts[i]][0] += 1
-        by_host[hosts[i]][1] += int(not kept_mask[i])
+    # components: one task, integer arrays
+    t = time.time()
+    labels = f"{work}/labels"
+    comp = phases.done("components")
+    if not comp:
+        phases.start("components", labels)
+        task = ray.remote(num_cpus=1, max_retries=2)(components)
+        stats = ray.get(task.remote(root, n, layout.existing, layout.starts, relations, labels, fp))
+        DatasetWriter(root, labels, LABEL_SCHEMA).finalize()
+        comp = phases.commit("components", **stats)
+        progress("components", comp)
+    seconds["components"] = time.time() - t
+
+    # output: winners per label partition, then the removal applied per input part
+    t = time.time()
+    plan_parts = [{"unit": p.unit, "dataset": p.dataset, "path": p.path, "offset": p.offset} for p in plan.parts]
+    label_paths = [root.path(labels, p["path"]) for p in Manifest.load(root, labels).parts]
+    if label_paths and comp["labelled"]:
+        items = [{"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows,
+                                      "parts": index_docs.units[p.unit].parts})} for p in plan.parts]
+        members = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
+            _member_rows_json, batch_size=1, batch_format="pyarrow",
+            fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
+        decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
+        decisions.groupby("uo").map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
+                                                                   "fp": fp}, batch_format="pyarrow").materialize()
+    # parts with no duplicate at all, and any part the shuffle did not reach
+    for result in run_tasks(_apply_plain, [(root, run, p.unit, p.dataset, p.path, p.offset, fp) for p in mine]):
+        progress("output", result)
+    _drop_units_not_in(root, [docs_ds, clusters_ds], {p.unit for p in mine})
+    seconds["output"] = time.time() - t
+
+    totals = Manifest.load(root, docs_ds, full=True).stats if root.exists(docs_ds) else {}
+    dups = {k: int(totals.get(k, 0)) for k in ("url", "exact", "near")}
     summary = {
-        "run": run, "documents_in": int(len(run_idx)), "kept": int(kept_mask[run_idx].sum()),
-        "duplicates": dup_kinds, "url_dups": dup_kinds["url"], "exact_dups": dup_kinds["exact"], "near_dups": dup_kinds["near"],
-        "clusters": int(len(np.unique(roots[run_idx][sizes[roots[run_idx]] > 1]))),
-        "largest_cluster": int(sizes.max()) if n else 0, "pairs_verified": pairs_checked, "edges": edges,
-        "indexed_docs": n, "new_units": len(tasks),
-        "dup_rate_by_host": {h: round(d / t, 4) for h, (t, d) in sorted(by_host.items())},
-        "seconds": round(time.time() - t0, 2), "seconds_signatures": round(t_sign, 2), "seconds_clusters": round(t_cluster, 2),
-        "docs": f"dedup/{run}/docs", "clusters_dataset": f"dedup/{run}/clusters",
+        "run": run, "documents_in": int(totals.get("documents_in", 0)), "kept": int(totals.get("kept", 0)),
+        "duplicates": dups, "url_dups": dups["url"], "exact_dups": dups["exact"], "near_dups": dups["near"],
+        "clusters": comp["clusters"], "largest_cluster": comp["largest_cluster"], "pairs_verified": pairs_checked,
+        "edges": comp["edges"], "indexed_docs": n, "new_units": new_units, "partitions": layout.partitions,
+        "seconds": round(time.time() - t0, 2), "seconds_by_phase": {k: round(v, 2) for k, v in seconds.items()},
+        "seconds_signatures": round(seconds["sign"], 2),
+        "seconds_clusters": round(sum(v for k, v in seconds.items() if k != "sign"), 2),
+        "docs": docs_ds, "clusters_dataset": clusters_ds, "fingerprint": fp,
     }
-    if dw is not None:
-        dw.finalize(stage="dedup", **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")})
+    DatasetWriter(root, clusters_ds, CLUSTER_SCHEMA).finalize(stage="dedup.clusters", fingerprint=fp)
+    if cfg.near and cfg.verify and root.exists(pairs_ds):
+        DatasetWriter(root, pairs_ds, NEAR_SCHEMA).finalize(stage="dedup.pairs", fingerprint=fp)
+    elif root.exists(pairs_ds):
+        root.delete(pairs_ds)
+    DatasetWriter(root, docs_ds, None).finalize(
+        stage="dedup", fingerprint=fp, summary=summary,
+        **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")})
+    root.delete(work)
     return summary
 
 
-class _TextFetcher:
-    """Reads the text of a document by its global index, one row group at a time (cached)."""
-
-    def __init__(self, root, meta):
-        self.root = root
-        self.dataset = meta.column("dataset").to_pylist()
-        self.ids = meta.column("id").to_pylist()
-        self._cache: dict[str, dict[str, str]] = {}
-
-    def text(self, i: int) -> str:
-        ds = self.dataset[i]
-        if ds not in self._cache:
-            table = DatasetReader(self.root, ds).read_all(columns=["id", "text"])
-            self._cache[ds] = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
-        return self._cache[ds].get(self.ids[i]) or ""
+def _member_rows_json(batch, **kw):
+    item = json.loads(batch.column("item")[0].as_py())
+    return member_rows({"item": [item]}, **kw)
 
 
-def _shingles(cache: dict, texts: _TextFetcher, i: int, cfg: DedupConfig) -> np.ndarray:
-    if i not in cache:
-        cache[i] = shingle_hashes(texts.text(i), cfg.ngram)
-    return cache[i]
+def _apply_plain(root, run, unit, dataset, path, offset, fp) -> dict:
+    """A part with no decision rows: every document its own cluster, all kept (skipped if committed)."""
+    return apply_part(None, root=root, run=run, unit=unit, dataset=dataset, path=path, offset=offset, fp=fp)
+
+
+def _drop_units_not_in(root: CorpusRoot, datasets: list[str], units: set[str]) -> None:
+    """Units an earlier run of this name committed for inputs it no longer has."""
+    for ds in datasets:
+        if not root.exists(ds):
+            continue
+        m = Manifest.load(root, ds)
+        for unit, rec in m.units.items():
+            if unit not in units:
+                Manifest.uncommit_unit(root, ds, unit)
+                for p in rec.parts:
+                    root.delete(ds, p["path"])
+
