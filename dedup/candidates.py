@@ -149,8 +149,8 @@ def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, v
     attached once per (a, part of b); without, the pairs are the edges, committed here."""
     a, b, ub = (table.column(c).to_numpy() for c in ("a", "b", "ub"))
     ua = int(table.column("ua")[0].as_py())
-    pairs = np.unique(np.stack([a, b, ub], axis=1), axis=0)
-    a, b, ub = pairs[:, 0], pairs[:, 1], pairs[:, 2]
+    pairs = np.unique(np.stack([a, ub, b], axis=1), axis=0)  # sorted by (a, part of b, b)
+    a, ub, b = pairs[:, 0], pairs[:, 1], pairs[:, 2]
     docs = np.unique(a)
     ids, texts = _texts_of(root, layout, ua, docs)
     if not verify:

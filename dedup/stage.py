@@ -240,8 +240,9 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         decisions.groupby("uo").map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
                                                                    "fp": fp}, batch_format="pyarrow").materialize()
     # parts with no duplicate at all, and any part the shuffle did not reach
-    for result in run_tasks(_apply_plain, [(root, run, p.unit, p.dataset, p.path, p.offset, fp) for p in mine]):
-        progress("output", result)
+    if mine:
+        for result in run_tasks(_apply_plain, [(root, run, p.unit, p.dataset, p.path, p.offset, fp) for p in mine]):
+            progress("output", result)
     _drop_units_not_in(root, [docs_ds, clusters_ds], {p.unit for p in mine})
     seconds["output"] = time.time() - t
 

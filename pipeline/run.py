@@ -182,7 +182,7 @@ class Pipeline:
     def _shard(self) -> dict:
         from webmill.shards.training import build_shards
 
-        m = build_shards(self.root, self.cfg.shards)
+        m = build_shards(self.root, self.cfg.shards, ray_fn=self.ray_fn)
         return {"name": m["name"], "fingerprint": m["fingerprint"],
                 **{f"{k}_docs": v["rows"] for k, v in m["splits"].items()},
                 **{f"{k}_chars": v["chars"] for k, v in m["splits"].items()}}
@@ -192,7 +192,7 @@ class Pipeline:
 
         c = self.cfg.train
         return train_for_shards(self.root, self._upstream("shard")["name"], vocab_size=c.vocab_size,
-                                max_chars=c.tokenizer_max_chars, doc_cap=c.tokenizer_doc_cap)
+                                max_chars=c.tokenizer_max_chars, doc_cap=c.tokenizer_doc_cap, ray_fn=self.ray_fn)
 
     def _train(self) -> dict:
         import os

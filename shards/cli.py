@@ -20,7 +20,7 @@ def shard(ctx, name, seed, target_mb, as_json):
     cfg = override(ctx.config.shards, seed=seed, target_bytes=None if target_mb is None else int(target_mb * 2**20))
     root = ctx.root()
     show, done = _progress(ctx)
-    m = build_shards(root, cfg, name=name, on_progress=show)
+    m = build_shards(root, cfg, name=name, on_progress=show, ray_fn=ctx.ray)
     done()
     tr, va = m["splits"]["train"], m["splits"]["val"]
     lines = [f"shards {m['name']}{' (up to date, skipped)' if m.get('skipped') else ''}: "

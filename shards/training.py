@@ -1,12 +1,18 @@
 """Training shards: the deduplicated documents, mixed, split and globally shuffled.
 
-Two passes keep memory bounded by one bucket whatever the corpus size:
+Two passes of Ray tasks keep memory bounded by one bucket whatever the corpus size,
+and the driver's state by the number of input parts:
 
-1. stream every source document once; keep it with its source's mixture
-   probability, send it to ``train`` or ``val`` by a hash of its id, and append
-   it to one of B bucket files by another hash of (seed, id);
-2. load one bucket at a time, permute it with a generator seeded by
-   (seed, bucket), and write it as one shard through the shard store.
+1. map, one task per input part: keep each document with its source's mixture
+   probability, send it to ``train`` or ``val`` by a hash of its id and to one of B
+   buckets by another hash of (seed, id); write the part's rows as one file sorted by
+   (split, bucket), one row group per key, and commit it with a marker;
+2. reduce, one task per (split, bucket): read that key's row groups from every map
+   file (found by the row groups' statistics), permute them with a generator seeded
+   by (seed, bucket, split), and commit the shard through the shard store in full
+   row groups of ``row_group_rows``.
+
+Character counts (which size B and set the mixture) are summed by tasks too.
 
 Bucket count is sized so a bucket holds about ``target_bytes`` of text, so a
 shard is about ``target_bytes`` on disk too. Everything is a function of
@@ -92,8 +98,12 @@ def fingerprint(root: CorpusRoot, sources: dict[str, float], cfg: ShardsConfig) 
     return h.hexdigest()[:16]
 
 
-def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None) -> dict:
-    """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest."""
+def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
+                 ray_fn=None) -> dict:
+    """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest.
+    Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
+    from webmill.runtime import ensure_ray
+
     name = name or cfg.name
     base = f"shards/{name}"
     sources = resolve_sources(root, cfg.mix)
@@ -102,31 +112,20 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
     if old and old.get("fingerprint") == fp:
         return {**old, "skipped": True}
     t0 = time.time()
+    (ray_fn or ensure_ray)()
     readers = {ds: DatasetReader(root, ds) for ds in sources}
     for ds, r in readers.items():
         if r.parts and "text" not in r.open_part(r.parts[0]).schema_arrow.names:
             raise UserError(f"dataset {root.display(ds)}: has no text column")
-    chars = {ds: _chars(r) for ds, r in readers.items()}
+    chars = _chars(root, readers)
     keep_p = keep_probabilities(chars, sources)
     expected = sum(chars[ds] * keep_p[ds] for ds in sources)
     n_buckets = max(1, math.ceil(expected / cfg.target_bytes))
-    counts = _bucket_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress)
+    counts, maps = _map_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress)
+    _reduce_pass(root, base, maps, n_buckets, cfg, fp)
 
     splits = {}
     for split in SPLITS:
-        dw = DatasetWriter(root, f"{base}/{split}", SHARD_SCHEMA, target_bytes=1 << 62, row_group_rows=cfg.row_group_rows)
-        for b in range(n_buckets):
-            unit = f"bucket-{b:05d}"
-            if dw.is_committed(unit, fp):
-                continue
-            path = root.path(base, BUCKETS, f"{split}-{b:05d}.parquet")
-            table = pq.read_table(path, filesystem=root.fs) if root.exists(base, BUCKETS, f"{split}-{b:05d}.parquet") else None
-            if table is None or table.num_rows == 0:
-                dw.write_unit(unit, [], fingerprint=fp, stats={"chars": 0})
-                continue
-            order = np.random.default_rng([cfg.seed, b, SPLITS.index(split)]).permutation(table.num_rows)
-            table = table.take(order)
-            dw.write_unit(unit, [table], fingerprint=fp, stats={"chars": int(pc.sum(table["n_chars"]).as_py() or 0)})
         m = Manifest.load(root, f"{base}/{split}")
         stale = set(m.units) - {f"bucket-{b:05d}" for b in range(n_buckets)}
         for unit in stale:  # a bucket count from an earlier config
@@ -154,53 +153,122 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
     return manifest
 
 
-def _chars(reader: DatasetReader) -> int:
+def _chars(root: CorpusRoot, readers: dict[str, DatasetReader]) -> dict[str, int]:
+    """Characters per source, summed by one task per part."""
+    from webmill.runtime import run_tasks
+
+    tasks = [(root, ds, part["path"]) for ds, r in readers.items() for part in r.parts]
+    out = dict.fromkeys(readers, 0)
+    for result in (run_tasks(_part_chars, tasks) if tasks else []):
+        out[result["dataset"]] += result["chars"]
+    return out
+
+
+def _part_chars(root: CorpusRoot, dataset: str, path: str) -> dict:
+    from webmill.shards.reader import open_part
+
+    pf = open_part(root, dataset, {"path": path})
     total = 0
-    for b in reader.iter_batches(columns=["n_chars"]):
-        total += int(pc.sum(b.column("n_chars")).as_py() or 0)
-    return total
+    for g in range(pf.num_row_groups):
+        total += int(pc.sum(pf.read_row_group(g, columns=["n_chars"]).column("n_chars")).as_py() or 0)
+    return {"dataset": dataset, "chars": total}
 
 
-def _bucket_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress) -> dict[str, int]:
-    """Pass 1: documents → bucket files. Reused when a complete pass with this fingerprint is on disk."""
-    done_marker = (base, BUCKETS, "_done.json")
-    if root.exists(*done_marker):
-        done = json.loads(root.read_bytes(*done_marker))
-        if done.get("fingerprint") == fp:
-            return done["counts"]
-    root.delete(base, BUCKETS)
-    root.makedirs(base, BUCKETS)
-    writers: dict[tuple[str, int], pq.ParquetWriter] = {}
-    counts: dict[str, int] = {}
+def _map_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress) -> tuple[dict[str, int], list[str]]:
+    """Pass 1: one task per input part writes ``_buckets/map-<k>.parquet``; a rerun skips the
+    parts whose marker carries this fingerprint, and a new fingerprint starts the pass anew."""
+    from webmill.runtime import run_tasks
+
+    marker = (base, BUCKETS, "_pass.json")
+    if not (root.exists(*marker) and json.loads(root.read_bytes(*marker)).get("fingerprint") == fp):
+        root.delete(base, BUCKETS)
+        root.write_bytes_atomic(json.dumps({"fingerprint": fp}).encode(), *marker)
+    tasks, names = [], []
+    for ds, reader in readers.items():
+        for part in reader.parts:
+            name = f"map-{len(names):06d}"
+            names.append(name)
+            tasks.append((root, base, name, ds, part["path"], keep_p[ds], n_buckets, cfg.seed, cfg.val_fraction, fp))
+    counts = dict.fromkeys(readers, 0)
     seen = 0
-    try:
-        for ds, reader in readers.items():
-            counts[ds] = 0
-            p_keep = keep_p[ds]
-            for batch in reader.iter_batches():
-                ids = batch.column("id").to_pylist()
-                dest: dict[tuple[str, int], list[int]] = {}
-                for i, doc_id in enumerate(ids):
-                    if p_keep < 1.0 and _unit_hash(cfg.seed, "mix", doc_id) >= p_keep:
-                        continue
-                    split = "val" if _unit_hash(cfg.seed, "split", doc_id) < cfg.val_fraction else "train"
-                    bucket = int(_unit_hash(cfg.seed, "bucket", doc_id) * n_buckets)
-                    dest.setdefault((split, bucket), []).append(i)
-                seen += len(ids)
-                table = _shard_rows(batch, ds)
-                for key, rows in dest.items():
-                    if key not in writers:
-                        path = root.path(base, BUCKETS, f"{key[0]}-{key[1]:05d}.parquet")
-                        writers[key] = pq.ParquetWriter(path, SHARD_SCHEMA, filesystem=root.fs, compression="zstd")
-                    writers[key].write_table(table.take(rows))
-                    counts[ds] += len(rows)
-                if on_progress:
-                    on_progress(seen)
-    finally:
-        for w in writers.values():
-            w.close()
-    root.write_bytes_atomic(json.dumps({"fingerprint": fp, "counts": counts}).encode(), *done_marker)
-    return counts
+    for result in (run_tasks(_map_part, tasks) if tasks else []):
+        counts[result["dataset"]] += result["kept"]
+        seen += result["rows"]
+        if on_progress:
+            on_progress(seen)
+    return counts, [n for n in names if root.exists(base, BUCKETS, n + ".parquet")]
+
+
+def _map_part(root, base, name, dataset, path, p_keep, n_buckets, seed, val_fraction, fp) -> dict:
+    """One input part → one file sorted by key = split * B + bucket, a row group per key."""
+    from webmill.shards.reader import open_part
+
+    done = (base, BUCKETS, name + ".json")
+    if root.exists(*done):
+        rec = json.loads(root.read_bytes(*done))
+        if rec.get("fingerprint") == fp:
+            return rec
+    pf = open_part(root, dataset, {"path": path})
+    tables, keys = [], []
+    for g in range(pf.num_row_groups):
+        batch = pf.read_row_group(g)
+        ids = batch.column("id").to_pylist()
+        keep = np.array([p_keep >= 1.0 or _unit_hash(seed, "mix", i) < p_keep for i in ids], dtype=bool)
+        split = np.array([_unit_hash(seed, "split", i) < val_fraction for i in ids], dtype=np.int64)  # 1 = val
+        bucket = np.array([int(_unit_hash(seed, "bucket", i) * n_buckets) for i in ids], dtype=np.int64)
+        rows = np.flatnonzero(keep)
+        tables.append(_shard_rows(batch, dataset).take(pa.array(rows)))
+        keys.append((split * n_buckets + bucket)[rows])
+    rows_in = pf.metadata.num_rows
+    kept = 0
+    if tables:
+        table = pa.concat_tables(tables).append_column("key", pa.array(np.concatenate(keys)))
+        kept = table.num_rows
+        if kept:
+            table = table.take(pc.sort_indices(table, sort_keys=[("key", "ascending")]))
+            key = table.column("key").to_numpy()
+            cuts = np.flatnonzero(np.diff(key)) + 1
+            tmp = root.path(base, BUCKETS, f".{name}.parquet.tmp")
+            with pq.ParquetWriter(tmp, table.schema, filesystem=root.fs, compression="zstd") as w:
+                for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [kept]])):
+                    w.write_table(table.slice(lo, hi - lo), row_group_size=hi - lo)
+            root.fs.move(tmp, root.path(base, BUCKETS, name + ".parquet"))
+    rec = {"fingerprint": fp, "dataset": dataset, "rows": rows_in, "kept": kept}
+    root.write_bytes_atomic(json.dumps(rec).encode(), *done)
+    return rec
+
+
+def _reduce_pass(root, base, maps: list[str], n_buckets: int, cfg, fp) -> None:
+    """Pass 2: one task per (split, bucket), each committed as a unit (a rerun skips those)."""
+    from webmill.runtime import run_tasks
+
+    tasks = [(root, base, maps, split, b, n_buckets, cfg.seed, cfg.row_group_rows, fp)
+             for split in SPLITS for b in range(n_buckets)]
+    for _ in run_tasks(_reduce_bucket, tasks):
+        pass
+
+
+def _reduce_bucket(root, base, maps, split, b, n_buckets, seed, row_group_rows, fp) -> dict:
+    dw = DatasetWriter(root, f"{base}/{split}", SHARD_SCHEMA, target_bytes=1 << 62, row_group_rows=row_group_rows)
+    unit = f"bucket-{b:05d}"
+    if dw.is_committed(unit, fp):
+        return {"unit": unit, "skipped": True}
+    key = SPLITS.index(split) * n_buckets + b
+    pieces = []
+    for name in maps:
+        pf = pq.ParquetFile(root.path(base, BUCKETS, name + ".parquet"), filesystem=root.fs)
+        k = pf.schema_arrow.get_field_index("key")
+        groups = [g for g in range(pf.num_row_groups)
+                  if pf.metadata.row_group(g).column(k).statistics.min == key]
+        if groups:
+            pieces.append(pf.read_row_groups(groups).drop_columns(["key"]))
+    table = pa.concat_tables(pieces) if pieces else SHARD_SCHEMA.empty_table()
+    if table.num_rows:
+        order = np.random.default_rng([seed, b, SPLITS.index(split)]).permutation(table.num_rows)
+        table = table.take(order)
+    dw.write_unit(unit, [table] if table.num_rows else [], fingerprint=fp,
+                  stats={"chars": int(pc.sum(table["n_chars"]).as_py() or 0) if table.num_rows else 0})
+    return {"unit": unit, "rows": table.num_rows}
 
 
 def _shard_rows(batch: pa.RecordBatch, dataset: str) -> pa.Table:

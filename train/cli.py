@@ -23,7 +23,7 @@ def tokenizer_train(ctx, shards, vocab_size, as_json):
 
     cfg = override(ctx.config.train, section="train", vocab_size=vocab_size)
     info = train_for_shards(ctx.root(), shards, vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_max_chars,
-                            doc_cap=cfg.tokenizer_doc_cap)
+                            doc_cap=cfg.tokenizer_doc_cap, ray_fn=ctx.ray)
     lines = [f"tokenizer for {info['shards']}: {info['vocab_size']:,} tokens, {info['chars_per_token']:.2f} chars/token "
              f"on {info['heldout_docs']:,} held-out documents ({info['heldout']})"]
     if "tokens" in info:

@@ -94,7 +94,7 @@ def tokenizer_folder(root, shards: str) -> tuple[str, ...]:
 
 
 def train_for_shards(root, shards: str | None, *, vocab_size: int, max_chars: int, doc_cap: int,
-                     heldout_docs: int = 2000, on_progress=None) -> dict:
+                     heldout_docs: int = 2000, on_progress=None, ray_fn=None) -> dict:
     """Train on the shard set's train split, measure chars/token on its held-out split, count tokens per shard."""
     import tempfile
 
@@ -127,17 +127,33 @@ def train_for_shards(root, shards: str | None, *, vocab_size: int, max_chars: in
             with open(os.path.join(tmp, name), "rb") as f:
                 root.write_bytes_atomic(f.read(), *folder, name)
     if is_set:
+        from webmill.runtime import ensure_ray, run_tasks
+
         manifest = read_manifest(root, shards)
+        paths = [shard["path"] for sp in manifest["splits"].values() for shard in sp["shards"]]
+        tokens = {}
+        if paths:  # one Ray task per shard, each loading the tokenizer just saved under the root
+            (ray_fn or ensure_ray)()
+            for result in run_tasks(count_shard_tokens, [(root, f"shards/{shards}", p, "/".join(folder)) for p in paths]):
+                tokens[result["path"]] = result["tokens"]
+                if on_progress:
+                    on_progress(result["path"])
         for sp in manifest["splits"].values():
             for shard in sp["shards"]:
-                shard["tokens"] = count_tokens(root, f"shards/{shards}", shard["path"], tok)
-                if on_progress:
-                    on_progress(shard["path"])
+                shard["tokens"] = tokens[shard["path"]]
             sp["tokens"] = sum(s["tokens"] for s in sp["shards"])
         manifest["tokenizer"] = {**info, "path": "/".join(folder)}
         write_manifest(root, shards, manifest)
         info["tokens"] = {split: sp["tokens"] for split, sp in manifest["splits"].items()}
     return {**info, "shards": shards, "path": root.display(*folder)}
+
+
+def count_shard_tokens(root, base: str, path: str, tokenizer_dir: str) -> dict:
+    """Exact token count of one shard (a Ray task)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(root.read_bytes(tokenizer_dir, "tokenizer.json").decode())
+    return {"path": path, "tokens": count_tokens(root, base, path, tok)}
 
 
 def count_tokens(root, base: str, path: str, tok) -> int:

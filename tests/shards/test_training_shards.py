@@ -81,3 +81,33 @@ def test_bad_sources_are_one_line(tmp_path, root):
     out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(tmp_path / "empty"), "shard"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "no deduplicated documents" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_crash_after_the_map_pass_resumes_without_redoing_it(root, monkeypatch):
+    """Pass 1 runs as one Ray task per input part; a crash before pass 2 keeps its files,
+    and the rerun skips them and writes the shards an uninterrupted run writes."""
+    from webmill.shards import training
+
+    cfg = ShardsConfig(target_bytes=2 << 20, row_group_rows=64, seed=5)
+    build_shards(root, cfg, name="ref")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed between the passes")
+
+    real_reduce = training._reduce_pass
+    monkeypatch.setattr(training, "_reduce_pass", crash)
+    with pytest.raises(RuntimeError):
+        build_shards(root, cfg, name="resumed")
+    maps = sorted(p for p in root.listdir("shards", "resumed", "_buckets") if p.endswith(".parquet"))
+    assert maps and all(root.exists("shards", "resumed", "_buckets", p[:-8] + ".json") for p in maps)
+    before = {p: root.fs.get_file_info(root.path("shards", "resumed", "_buckets", p)).mtime for p in maps}
+    seen = []
+    monkeypatch.setattr(training, "_reduce_pass", lambda *a, **k: (seen.append(
+        {p: root.fs.get_file_info(root.path("shards", "resumed", "_buckets", p)).mtime for p in maps}), real_reduce(*a, **k)))
+    build_shards(root, cfg, name="resumed")
+    assert seen == [before]  # the map files were not written again
+    assert ids(root, "resumed", "train") == ids(root, "ref", "train") and ids(root, "resumed", "val") == ids(root, "ref", "val")
+    first = json.loads(root.read_bytes("shards", "resumed", "manifest.json"))["splits"]["train"]["shards"][0]["path"]
+    shard = root.path("shards", "resumed", first)
+    groups = [pq.ParquetFile(shard).metadata.row_group(g).num_rows for g in range(pq.ParquetFile(shard).num_row_groups)]
+    assert all(n == 64 for n in groups[:-1])  # full row groups of row_group_rows
