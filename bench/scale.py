@@ -179,11 +179,13 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=20000)
     ap.add_argument("--scales", default="1,4,16")
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--shard-mb", type=float, default=32,
+                    help="shard (bucket) size: a reduce task holds one bucket, so memory is flat once 1x fills it")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     pool = sentence_pool()
     print(f"sentence pool: {len(pool):,} real sentences; {cores} cores; base {args.base:,} documents, "
-          f"{UNIT_DOCS:,} per clean unit; 10% exact and 10% near copies")
+          f"{UNIT_DOCS:,} per clean unit; 10% exact and 10% near copies; shards of {args.shard_mb:g} MB")
     scales = [int(s) for s in args.scales.split(",")]
     results: dict[int, dict] = {}
     dt_rate = None
@@ -198,7 +200,7 @@ def main() -> None:
             r = {"docs": n, "chars": chars}
             r["dedup"] = run_stage(root_dir, ["dedup", "--input", "clean/scale/docs", "--name", "scale"])
             r["precision"], r["recall"] = accuracy(root_dir, n)
-            r["shard"] = run_stage(root_dir, ["shard", "--name", "scale"])
+            r["shard"] = run_stage(root_dir, ["shard", "--name", "scale", "--target-mb", str(args.shard_mb)])
             r["stats"] = run_stage(root_dir, ["stats"])
             results[scale] = r
             print(f"[{scale}x] {n:,} documents, {chars / 1e6:,.0f} MB of text (generated in {gen:.0f}s); "

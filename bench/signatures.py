@@ -62,7 +62,7 @@ def main() -> None:
         offsets = np.concatenate([[0], np.cumsum([len(h) for h in hs])]).astype(np.uint64)
         flat = np.concatenate(hs).astype(np.uint64)
         m = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, perms, 1)
-        return np.asarray(m, dtype=np.uint64).reshape(n, perms)
+        return np.array(m.to_rows(), dtype=np.uint64)
 
     rz, r_rz = timed(rensa_on_webmill_shingles)
 
@@ -70,7 +70,8 @@ def main() -> None:
         from rensa import RMinHash
 
         sets = [[" ".join(s) for s in shingles(t, 5)] for t in texts]
-        return np.asarray(RMinHash.digests_from_token_sets(sets, perms, 1), dtype=np.uint64).reshape(n, perms)
+        out = RMinHash.digests_from_token_sets(sets, perms, 1)
+        return np.array(out.to_rows() if hasattr(out, "to_rows") else out, dtype=np.uint64)
 
     rt, r_rt = timed(rensa_token_sets)
     exact = np.array([jaccard(shingle_hashes(texts[i], 5), shingle_hashes(texts[i + 1], 5)) for i in range(0, n, 2)])

@@ -40,6 +40,7 @@ from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 
 PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
 MIN_PARTITIONS = 8
+MAX_PART_GROUPS = 2_000  # shuffle partitions of the per-part groupings (a, b, output): one part each, up to this
 PHASES = ("sign", "url", "exact", "near", "components", "output")
 
 __all__ = ["run_dedup", "CLUSTER_SCHEMA", "INDEX_DOCS", "INDEX_BANDS"]
@@ -153,6 +154,9 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     index_docs = Manifest.load(root, INDEX_DOCS)
     doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
     relations: dict[str, str] = {}
+    # groupings by input part get a shuffle partition per part, so a task holds one part's
+    # pairs or decisions however many parts there are (Ray Data's default packs many)
+    part_groups = max(1, min(len(plan.parts), MAX_PART_GROUPS))
 
     def shuffle(read, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
         ds = read.map_batches(key_fn, fn_kwargs=key_kwargs, batch_format="pyarrow")
@@ -199,10 +203,10 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
             cand = shuffle(read, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
                            {"layout": layout})
             common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp}
-            attached = cand.groupby("ua").map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
+            attached = cand.groupby("ua", num_partitions=part_groups).map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
                                                      batch_format="pyarrow")
             if cfg.verify:
-                checked = attached.groupby("ub").map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
+                checked = attached.groupby("ub", num_partitions=part_groups).map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
                                                             batch_format="pyarrow").sum("checked")
             else:
                 attached.materialize()
@@ -237,7 +241,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
             _member_rows_json, batch_size=1, batch_format="pyarrow",
             fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
         decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
-        decisions.groupby("uo").map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
+        decisions.groupby("uo", num_partitions=part_groups).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
                                                                    "fp": fp}, batch_format="pyarrow").materialize()
     # parts with no duplicate at all, and any part the shuffle did not reach
     if mine:
