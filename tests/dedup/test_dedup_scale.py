@@ -123,23 +123,25 @@ def _phase_files(root_dir: Path, run: str) -> set[str]:
 
 @pytest.mark.slow
 def test_kill_9_in_each_phase_then_rerun(tmp_path, ray_local):
-    """``webmill dedup`` killed (SIGKILL to its process group) as each phase commits, then
-    rerun: the same kept documents and clusters as one uninterrupted run."""
-    texts = sentences(400, seed=2)
-    texts += [near_copy(t, i) for i, t in enumerate(texts[:80])] + texts[80:120]
+    """``webmill dedup`` killed (SIGKILL to its process group) while signing, and as later
+    phases commit (so in the phase after), then rerun: the same kept documents and clusters
+    as one uninterrupted run. (Each phase resumes the same way; three kills keep the test short.)"""
+    texts = sentences(200, seed=2)
+    texts += [near_copy(t, i) for i, t in enumerate(texts[:40])] + texts[40:60]
     ref = CorpusRoot.open(tmp_path / "ref")
-    write_units(ref, "clean/a/docs", texts, per_unit=40)
+    write_units(ref, "clean/a/docs", texts, per_unit=20)
     run_dedup(ref, ray_local, ["clean/a/docs"], "a", DedupConfig())
     expected = outcome(ref, "a")
 
     root_dir = tmp_path / "root"
     root = CorpusRoot.open(root_dir)
-    write_units(root, "clean/a/docs", texts, per_unit=40)
+    write_units(root, "clean/a/docs", texts, per_unit=20)
     webmill = str(Path(sys.executable).parent / "webmill")
     cmd = [webmill, "--root", str(root_dir), "-q", "dedup", "--input", "clean/a/docs", "--name", "a"]
     env = {**os.environ, "RAY_ADDRESS": ""}
     killed_after = []
-    for target in ("sign-started", "url", "exact", "near", "components"):
+    # killed while signing, then during near (after exact committed), then during output
+    for target in ("sign-started", "exact", "components"):
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 240
         while proc.poll() is None and time.time() < deadline:
@@ -152,7 +154,7 @@ def test_kill_9_in_each_phase_then_rerun(tmp_path, ray_local):
             os.killpg(proc.pid, signal.SIGKILL)
             killed_after.append(target)
         proc.wait()
-    assert len(killed_after) >= 3, killed_after  # most kills landed before the run finished
+    assert len(killed_after) >= 2, killed_after  # the kills landed before the run finished
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert outcome(root, "a") == expected
