@@ -26,8 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     from scale import original_text, sentence_pool  # bench/scale.py's generator
 
-    from webmill.dedup.index import band_hashes
-    from webmill.dedup.minhash import datasketch_minhash, jaccard, shingle_hashes, shingles, signatures
+    from webmill.dedup.minhash import band_hashes, datasketch_minhash, jaccard, shingle_hashes, shingles, signatures
 
     pool = sentence_pool()
     texts = []

@@ -60,8 +60,8 @@ def with_partition(batch: pa.Table, key: str, partitions: int) -> pa.Table:
 
 
 def with_text_partition(batch: pa.Table, partitions: int) -> pa.Table:
-    raw = np.frombuffer(batch.column("xh").combine_chunks().buffers()[1], dtype=np.uint64,
-                        count=2 * batch.num_rows, offset=batch.column("xh").combine_chunks().offset * 16)
+    xh = batch.column("xh").combine_chunks()  # 16 bytes a row: its first 8 choose the partition
+    raw = np.frombuffer(xh.buffers()[1], dtype=np.uint64, count=2 * len(xh), offset=xh.offset * 16)
     return batch.append_column("p", pa.array((raw[0::2] % np.uint64(partitions)).astype(np.int64)))
 
 
@@ -165,7 +165,6 @@ def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, v
     key_new = np.ones(len(a), dtype=bool)
     key_new[1:] = (a[1:] != a[:-1]) | (ub[1:] != ub[:-1])
     starts = np.flatnonzero(key_new)
-    ends = np.append(starts[1:], len(a))
     ka = a[starts]
     sh = [shingles[int(x)] for x in ka]
     sh_offsets = np.concatenate([[0], np.cumsum([len(s) for s in sh])]).astype(np.int32)

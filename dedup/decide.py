@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,9 +48,9 @@ def _rows_of_unit(root: CorpusRoot, dataset: str, parts: list[dict], positions: 
     return pa.concat_tables(out) if out else None
 
 
-def member_rows(batch: dict, *, root: CorpusRoot, labels: list[str], index_docs: str, layout: Layout) -> pa.Table:
-    """The labelled documents of one index part, with their ranking fields."""
-    item = batch["item"][0]
+def member_rows(batch: pa.Table, *, root: CorpusRoot, labels: list[str], index_docs: str, layout: Layout) -> pa.Table:
+    """The labelled documents of one index part (a one-row batch holding its JSON item), with their ranking fields."""
+    item = json.loads(batch.column("item")[0].as_py())
     ordinal, offset, rows, parts = item["ordinal"], item["offset"], item["rows"], item["parts"]
     lab = pads.dataset(labels, filesystem=root.fs, format="parquet").to_table(
         filter=(pc.field("idx") >= offset) & (pc.field("idx") < offset + rows))

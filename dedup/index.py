@@ -16,7 +16,7 @@ import pyarrow as pa
 import xxhash
 
 from webmill.dedup.config import DedupConfig
-from webmill.dedup.minhash import normalize, signatures
+from webmill.dedup.minhash import band_hashes, normalize, signatures
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
 
 INDEX_DOCS = "dedup/_index/docs"
@@ -28,30 +28,8 @@ INDEX_DOC_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.string()), ("url", 
                               ("xh", pa.binary(16))])
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("h", pa.uint64()), ("idx", pa.int64())])
 
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
 def lsh_fingerprint(cfg: DedupConfig) -> str:
     return hashlib.sha1(json.dumps([FORMAT, cfg.ngram, cfg.bands, cfg.rows, cfg.seed]).encode()).hexdigest()[:12]
-
-
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer, vectorized (uint64 arithmetic wraps)."""
-    h = (h ^ (h >> np.uint64(30))) * _M1
-    h = (h ^ (h >> np.uint64(27))) * _M2
-    return h ^ (h >> np.uint64(31))
-
-
-def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(docs, bands) uint64: each band's rows folded into one 64-bit hash, all documents at once."""
-    out = np.empty((len(sigs), bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            h = np.full(len(sigs), np.uint64(band + 1) * _M2, dtype=np.uint64)
-            for r in range(band * rows, (band + 1) * rows):
-                h = _mix64(h ^ sigs[:, r])
-            out[:, band] = h
-    return out
 
 
 def exact_hashes(texts: list[str]) -> list[bytes]:

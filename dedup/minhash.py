@@ -110,14 +110,25 @@ def signatures(texts: list[str], n: int, num_perm: int, seed: int) -> np.ndarray
     return out
 
 
-def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(docs, bands) uint64: a hash of each band's rows."""
-    import xxhash
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, vectorized (uint64 arithmetic wraps)."""
+    h = (h ^ (h >> np.uint64(30))) * _M1
+    h = (h ^ (h >> np.uint64(27))) * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(docs, bands) uint64: each band's rows folded into one 64-bit hash, all documents at once."""
     out = np.empty((len(sigs), bands), dtype=np.uint64)
-    for i, sig in enumerate(sigs):
+    with np.errstate(over="ignore"):
         for band in range(bands):
-            out[i, band] = xxhash.xxh3_64_intdigest(sig[band * rows:(band + 1) * rows].tobytes())
+            h = np.full(len(sigs), np.uint64(band + 1) * _M2, dtype=np.uint64)
+            for r in range(band * rows, (band + 1) * rows):
+                h = _mix64(h ^ sigs[:, r])
+            out[:, band] = h
     return out
 
 

@@ -79,10 +79,6 @@ class IndexPlan:
     def starts(self) -> np.ndarray:
         return np.array([p.offset for p in self.parts], dtype=np.int64)
 
-    def ordinal_of(self, idx: np.ndarray) -> np.ndarray:
-        """The plan ordinal (part) each document index belongs to."""
-        return np.searchsorted(self.starts(), idx, side="right") - 1
-
     def existing_mask(self, inputs: set[str]) -> np.ndarray:
         """Per planned part: whether its dataset is published by an earlier run (not an input now)."""
         return np.array([p.dataset not in inputs for p in self.parts], dtype=bool)

@@ -238,7 +238,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         items = [{"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows,
                                       "parts": index_docs.units[p.unit].parts})} for p in plan.parts]
         members = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-            _member_rows_json, batch_size=1, batch_format="pyarrow",
+            member_rows, batch_size=1, batch_format="pyarrow",
             fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
         decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
         decisions.groupby("uo", num_partitions=part_groups).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
@@ -272,11 +272,6 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")})
     root.delete(work)
     return summary
-
-
-def _member_rows_json(batch, **kw):
-    item = json.loads(batch.column("item")[0].as_py())
-    return member_rows({"item": [item]}, **kw)
 
 
 def _apply_plain(root, run, unit, dataset, path, offset, fp) -> dict:
