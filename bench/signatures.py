@@ -1,12 +1,20 @@
-"""MinHash signatures: webmill's numpy signatures vs datasketch's bulk API vs rensa (Rust).
+"""MinHash signatures: webmill's path vs datasketch's bulk API vs rensa alone vs numpy.
 
 Same documents (the scale bench's generator: real sentences, each original followed by a
-near copy with one word in 80 replaced), same shingles (word 5-grams), 112 permutations.
-Speed is documents per second in one process; quality is the share of (original, near
-copy) pairs that the default 14 x 8 bands make LSH candidates, and the mean absolute
-error of the signature's Jaccard estimate against the exact Jaccard of the shingles.
+near copy with one word in 80 replaced), word 5-grams, 112 permutations, in one process:
 
-    python bench/signatures.py [--docs 2000]
+- webmill: ``shingle_batch`` (numpy passes over the batch's Arrow text buffer) feeding
+  rensa's ``digest_matrix_from_flat_token_hashes`` (what ``webmill dedup`` runs);
+- numpy permutations: the same shingle hashes, datasketch's (a·h + b) mod 2^61-1
+  permutations as numpy arrays (webmill's signatures before rensa);
+- datasketch ``MinHash.bulk`` over the shingles as strings (Python tokenizing);
+- rensa ``digests_from_token_sets`` over the shingles as strings (rensa hashing them).
+
+Speed is documents per second; quality is the share of (original, near copy) pairs that
+the default 14 x 8 bands make LSH candidates, and the mean absolute error of the
+signature's Jaccard estimate against the exact Jaccard of the shingle sets.
+
+    python bench/signatures.py [--docs 4000]
 """
 from __future__ import annotations
 
@@ -16,17 +24,24 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+MERSENNE, MAX32 = np.uint64((1 << 61) - 1), np.uint64(0xFFFFFFFF)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=2000)
+    ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=1000, help="documents per batch, as the sign task reads them")
     args = ap.parse_args()
+    from datasketch import MinHash
+    from rensa import RMinHash
     from scale import original_text, sentence_pool  # bench/scale.py's generator
 
-    from webmill.dedup.minhash import band_hashes, datasketch_minhash, jaccard, shingle_hashes, shingles, signatures
+    from webmill.dedup.minhash import band_hashes, jaccard, signatures
+    from webmill.dedup.shingling import python_tokens, shingle_batch
 
     pool = sentence_pool()
     texts = []
@@ -35,45 +50,51 @@ def main() -> None:
         words = t.split(" ")
         words[::80] = ["replaced"] * len(words[::80])
         texts += [t, " ".join(words)]
-    n = len(texts)
-    bands, rows, perms = 14, 8, 112
+    n, bands, rows, perms = len(texts), 14, 8, 112
+    arr = pa.array(texts)
+    batches = [arr.slice(i, args.batch) for i in range(0, n, args.batch)]
 
     def timed(fn):
         t = time.perf_counter()
         out = fn()
         return out, n / (time.perf_counter() - t)
 
-    ours, r_ours = timed(lambda: signatures(texts, 5, perms, 1))
+    def webmill():
+        return np.concatenate([signatures(shingle_batch(b, 5), perms, 1) for b in batches])
+
+    a, b = (p.astype(np.uint64) for p in MinHash(num_perm=perms, seed=1).permutations)
+
+    def numpy_permutations():
+        out = []
+        for batch in batches:
+            sh = shingle_batch(batch, 5)
+            hv = sh.hashes >> np.uint64(32)
+            sig = np.full((len(sh), perms), MAX32, dtype=np.uint64)
+            for d in range(len(sh)):
+                h = hv[sh.offsets[d]:sh.offsets[d + 1]]
+                if len(h):
+                    sig[d] = np.bitwise_and((np.outer(h, a) + b) % MERSENNE, MAX32).min(axis=0)
+            out.append(sig)
+        return np.concatenate(out)
+
+    def string_shingles(t):
+        toks = python_tokens(t)
+        return [" ".join(toks[i:i + 5]) for i in range(max(1, len(toks) - 4))]
 
     def datasketch_bulk():
-        from datasketch import MinHash
-
-        mhs = MinHash.bulk([shingles(t, 5) for t in texts], num_perm=perms, seed=1,
-                           hashfunc=datasketch_minhash(perms, 1).hashfunc)
+        mhs = MinHash.bulk([[s.encode() for s in string_shingles(t)] for t in texts], num_perm=perms, seed=1)
         return np.stack([m.hashvalues for m in mhs]).astype(np.uint64)
 
-    ds, r_ds = timed(datasketch_bulk)
-
-    def rensa_on_webmill_shingles():
-        from rensa import RMinHash
-
-        hs = [shingle_hashes(t, 5) for t in texts]
-        offsets = np.concatenate([[0], np.cumsum([len(h) for h in hs])]).astype(np.uint64)
-        flat = np.concatenate(hs).astype(np.uint64)
-        m = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, perms, 1)
-        return np.array(m.to_rows(), dtype=np.uint64)
-
-    rz, r_rz = timed(rensa_on_webmill_shingles)
-
     def rensa_token_sets():
-        from rensa import RMinHash
-
-        sets = [[" ".join(s) for s in shingles(t, 5)] for t in texts]
-        out = RMinHash.digests_from_token_sets(sets, perms, 1)
+        out = RMinHash.digests_from_token_sets([string_shingles(t) for t in texts], perms, 1)
         return np.array(out.to_rows() if hasattr(out, "to_rows") else out, dtype=np.uint64)
 
-    rt, r_rt = timed(rensa_token_sets)
-    exact = np.array([jaccard(shingle_hashes(texts[i], 5), shingle_hashes(texts[i + 1], 5)) for i in range(0, n, 2)])
+    results = [("webmill: batch shingles + rensa", *timed(webmill)),
+               ("numpy permutations, same shingles", *timed(numpy_permutations)),
+               ("datasketch MinHash.bulk", *timed(datasketch_bulk)),
+               ("rensa from token sets", *timed(rensa_token_sets))]
+    sets = shingle_batch(arr, 5).sets32()
+    exact = np.array([jaccard(sets[i], sets[i + 1]) for i in range(0, n, 2)])
 
     def quality(sig):
         bh = band_hashes(sig, bands, rows)
@@ -81,15 +102,13 @@ def main() -> None:
         est = (sig[0::2] == sig[1::2]).mean(axis=1)
         return cand, float(np.abs(est - exact).mean())
 
-    print(f"{n:,} documents ({n // 2:,} original + near copy pairs, exact Jaccard mean {exact.mean():.3f}), "
-          f"word 5-grams, {perms} permutations, bands {bands} x {rows}")
-    for label, sig, rate in (("webmill numpy (datasketch's scheme)", ours, r_ours),
-                             ("datasketch MinHash.bulk", ds, r_ds),
-                             ("rensa on webmill's shingle hashes", rz, r_rz),
-                             ("rensa from token sets", rt, r_rt)):
+    print(f"{n:,} documents ({n // 2:,} original + near copy pairs, exact Jaccard mean {exact.mean():.3f}, "
+          f"{sum(len(t) for t in texts) / n:,.0f} chars each), word 5-grams, {perms} permutations, bands {bands} x {rows}")
+    base = results[0][2]
+    for label, sig, rate in results:
         cand, err = quality(sig)
-        print(f"  {label:<38} {rate:9,.0f} docs/s  pairs made candidates {cand:.3f}  |est - exact| {err:.3f}")
-    print(f"  numpy equals datasketch bit for bit: {bool(np.array_equal(ours, ds))}")
+        print(f"  {label:<36} {rate:9,.0f} docs/s  ({base / rate:4.1f}x webmill's time)  "
+              f"pairs made candidates {cand:.3f}  |est - exact| {err:.3f}")
 
 
 if __name__ == "__main__":

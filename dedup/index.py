@@ -16,12 +16,13 @@ import pyarrow as pa
 import xxhash
 
 from webmill.dedup.config import DedupConfig
-from webmill.dedup.minhash import band_hashes, normalize, signatures
+from webmill.dedup.minhash import ALGORITHM, band_hashes, signatures
+from webmill.dedup.shingling import shingle_batch
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
 
 INDEX_DOCS = "dedup/_index/docs"
 INDEX_BANDS = "dedup/_index/bands"
-FORMAT = 2  # the index layout; an index of another layout is refused, not misread
+FORMAT = 3  # the index layout; an index of another layout is refused, not misread
 
 INDEX_DOC_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.string()), ("url", pa.string()), ("uh", pa.uint64()),
                               ("fetched_at", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
@@ -29,12 +30,7 @@ INDEX_DOC_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.string()), ("url", 
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("h", pa.uint64()), ("idx", pa.int64())])
 
 def lsh_fingerprint(cfg: DedupConfig) -> str:
-    return hashlib.sha1(json.dumps([FORMAT, cfg.ngram, cfg.bands, cfg.rows, cfg.seed]).encode()).hexdigest()[:12]
-
-
-def exact_hashes(texts: list[str]) -> list[bytes]:
-    """128-bit hashes of the normalized texts: what exact duplicates are grouped by."""
-    return [hashlib.blake2b(normalize(t or "").encode(), digest_size=16).digest() for t in texts]
+    return hashlib.sha1(json.dumps([FORMAT, ALGORITHM, cfg.ngram, cfg.bands, cfg.rows, cfg.seed]).encode()).hexdigest()[:12]
 
 
 def sign_part(root: CorpusRoot, unit: str, dataset: str, path: str, offset: int, cfg: DedupConfig) -> dict:
@@ -51,17 +47,18 @@ def sign_part(root: CorpusRoot, unit: str, dataset: str, path: str, offset: int,
     n = 0
     with bands_w.unit(unit, fp) as bout, docs_w.unit(unit, fp) as dout:
         for batch in reader.iter_batches(columns=["id", "url", "host", "fetched_at", "text"], parts=[part]):
-            texts = [t or "" for t in batch.column("text").to_pylist()]
-            idx = np.arange(offset + n, offset + n + len(texts), dtype=np.int64)
-            n += len(texts)
+            shingled = shingle_batch(batch.column("text"), cfg.ngram)
+            rows = len(shingled)
+            idx = np.arange(offset + n, offset + n + rows, dtype=np.int64)
+            n += rows
             urls = batch.column("url").to_pylist()
             uh = np.fromiter((xxhash.xxh3_64_intdigest((u or "").encode()) for u in urls), dtype=np.uint64, count=len(urls))
             dout.write(pa.table({"idx": idx, "id": batch.column("id"), "url": batch.column("url"), "uh": uh,
                                  "fetched_at": batch.column("fetched_at"), "host": batch.column("host"),
-                                 "xh": pa.array(exact_hashes(texts), pa.binary(16))}, schema=INDEX_DOC_SCHEMA))
+                                 "xh": pa.array(shingled.exact, pa.binary(16))}, schema=INDEX_DOC_SCHEMA))
             # signed even where [dedup] near = false: the index serves every later run
-            bh = band_hashes(signatures(texts, cfg.ngram, cfg.bands * cfg.rows, cfg.seed), cfg.bands, cfg.rows)
-            bout.write(pa.table({"band": np.tile(np.arange(cfg.bands, dtype=np.int32), len(texts)),
+            bh = band_hashes(signatures(shingled, cfg.bands * cfg.rows, cfg.seed), cfg.bands, cfg.rows)
+            bout.write(pa.table({"band": np.tile(np.arange(cfg.bands, dtype=np.int32), rows),
                                  "h": bh.reshape(-1), "idx": np.repeat(idx, cfg.bands)}, schema=BAND_SCHEMA))
         dout.stats["docs"] = n
     return {"unit": unit, "docs": n, "skipped": False}

@@ -29,7 +29,8 @@ import time
 from dataclasses import asdict
 
 from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Layout, attach_a, bucket_pairs,
-                                      exact_partition, url_partition, verify_b, with_partition, with_text_partition)
+                                      exact_partition, read_keyed, url_partition, verify_b, with_partition,
+                                      with_text_partition)
 from webmill.dedup.components import LABEL_SCHEMA, components
 from webmill.dedup.config import DedupConfig
 from webmill.dedup.decide import CLUSTER_SCHEMA, apply_group, apply_part, choose_winners, member_rows
@@ -158,11 +159,13 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     # pairs or decisions however many parts there are (Ray Data's default packs many)
     part_groups = max(1, min(len(plan.parts), MAX_PART_GROUPS))
 
-    def shuffle(read, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
-        ds = read.map_batches(key_fn, fn_kwargs=key_kwargs, batch_format="pyarrow")
-        ds = ds.groupby("p", num_partitions=layout.partitions).map_groups(reduce_fn, fn_kwargs=reduce_kwargs,
-                                                                          batch_format="pyarrow")
-        return ds
+    def shuffle(paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
+        """Index parts read one per block, keyed by partition, grouped, reduced per partition."""
+        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
+        ds = ds.map_batches(read_keyed, batch_size=1, batch_format="pyarrow",
+                            fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs})
+        return ds.groupby("p", num_partitions=layout.partitions).map_groups(reduce_fn, fn_kwargs=reduce_kwargs,
+                                                                            batch_format="pyarrow")
 
     # url: one document per canonical URL
     if cfg.url and n:
@@ -170,8 +173,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("url"):
             phases.start("url", relations["url"])
-            read = ray.data.read_parquet(doc_paths, filesystem=root.fs).select_columns(["idx", "url", "uh", "fetched_at", "id"])
-            rows = shuffle(read, with_partition, {"key": "uh", "partitions": layout.partitions}, url_partition,
+            rows = shuffle(doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition, {"key": "uh", "partitions": layout.partitions}, url_partition,
                            {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout}).sum("rows")
             DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
             phases.commit("url", edges=int(rows or 0))
@@ -183,8 +185,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("exact"):
             phases.start("exact", relations["exact"])
-            read = ray.data.read_parquet(doc_paths, filesystem=root.fs).select_columns(["idx", "xh"])
-            rows = shuffle(read, with_text_partition, {"partitions": layout.partitions}, exact_partition,
+            rows = shuffle(doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions}, exact_partition,
                            {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
             DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
             phases.commit("exact", members=int(rows or 0))
@@ -199,8 +200,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         if not marker:
             phases.start("near", relations["near"])
             band_paths = [root.path(INDEX_BANDS, p["path"]) for p in Manifest.load(root, INDEX_BANDS).parts]
-            read = ray.data.read_parquet(band_paths, filesystem=root.fs)
-            cand = shuffle(read, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
+            cand = shuffle(band_paths, None, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
                            {"layout": layout})
             common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp}
             attached = cand.groupby("ua", num_partitions=part_groups).map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},

@@ -8,7 +8,9 @@ import pytest
 
 from conftest import corpus_dir
 from webmill.dedup.config import DedupConfig
-from webmill.dedup.minhash import choose_bands_rows, datasketch_minhash, jaccard, shingle_hashes, shingles, signatures
+from webmill.dedup import shingling
+from webmill.dedup.minhash import choose_bands_rows, jaccard, signatures
+from webmill.dedup.shingling import python_shingle_hashes, shingle_batch
 from webmill.dedup.stage import run_dedup
 from webmill.sample import real_docs
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
@@ -30,15 +32,46 @@ def doc(i, text, url=None, day=10):
             "source": {"warc": "w", "offset": i, "length": 1}}
 
 
-def test_vectorized_signatures_equal_datasketch():
-    texts = ["the quick brown fox jumps over the lazy dog again and again " * 3, "一二三四五六七八九十" * 5, "short", ""]
-    ours = signatures(texts, 5, 112, 1)
-    for text, sig in zip(texts, ours):
-        m = datasketch_minhash(112, 1)
-        sh = shingles(text, 5)
-        if sh:
-            m.update_batch(sh)
-            assert np.array_equal(m.hashvalues.astype(np.uint64), sig)
+VARIED = ["The quick  brown\tfox jumps over the lazy dog again and again " * 3, "", "one", "two words",
+          "一二三四五六七八九十" * 5, "Héllo wörld\u00a0non\u2003breaking  spaces here\u3000and there",
+          "  lead and trail  ", "e\u0301cole (not NFC) is école once normalized, so these match", "x" * 50, None,
+          "\u3000全角\u3000スペース\u3000で区切る日本語の文章です", "tab\x1fseparated\x85words and more words here"]
+
+
+def test_batch_shingles_equal_the_per_document_definition(monkeypatch):
+    texts = VARIED * 3
+    monkeypatch.setattr(shingling, "CHUNK_BYTES", 200)  # many slices: their offsets must line up
+    got = shingle_batch(pa.array(texts, pa.string()), 5)
+    assert len(got) == len(texts)
+    for i, text in enumerate(texts):
+        assert got.hashes[got.offsets[i]:got.offsets[i + 1]].tolist() == python_shingle_hashes(text or "", 5), repr(text)
+    sliced = shingle_batch(pa.array(texts, pa.string()).slice(3, 6), 5)  # an Arrow slice: offsets not at zero
+    assert sliced.hashes.tolist() == got.hashes[got.offsets[3]:got.offsets[9]].tolist()
+    # exact: the same token sequence whatever the case and spacing; NFC-equal texts are equal
+    ex = shingle_batch(pa.array(["A  b\tC", "a b c", "a b d", "école", "e\u0301cole"]), 5).exact
+    assert ex[0] == ex[1] != ex[2] and ex[3] == ex[4]
+
+
+def test_signatures_estimate_jaccard_and_do_not_depend_on_the_batch():
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(5000)]
+    base = [" ".join(rng.choice(vocab, 400)) for _ in range(60)]
+    copies = []
+    for k, text in enumerate(base):  # a copy with a share of the words replaced
+        words = text.split()
+        for i in rng.choice(len(words), int(len(words) * (k % 6) / 20), replace=False):
+            words[i] = "new" + str(i)
+        copies.append(" ".join(words))
+    sh = shingle_batch(pa.array(base + copies), 5)
+    sig = signatures(sh, 112, 1)
+    sets = sh.sets32()
+    est = (sig[:60] == sig[60:]).mean(axis=1)
+    true = np.array([jaccard(sets[i], sets[60 + i]) for i in range(60)])
+    assert true.min() < 0.3 and true.max() == 1.0
+    assert np.abs(est - true).mean() < 0.05
+    alone = signatures(shingle_batch(pa.array([copies[7]]), 5), 112, 1)
+    assert np.array_equal(alone[0], sig[67])
+    assert np.array_equal(signatures(shingle_batch(pa.array(["", None]), 5), 112, 1), np.full((2, 112), 0xFFFFFFFF))
 
 
 def test_band_helper_favours_recall_at_threshold():
@@ -58,7 +91,7 @@ def test_accuracy_on_two_versions_of_a_manual(tmp_path, ray_local):
     cfg = DedupConfig(threshold=0.8, bands=b, rows=r, exact=False, url=False)
     s = run_dedup(root, ray_local, ["clean/libstdcxx/docs"], "acc", cfg)
     ids, texts = docs.column("id").to_pylist(), docs.column("text").to_pylist()
-    sh = [shingle_hashes(t, 5) for t in texts]
+    sh = shingle_batch(pa.array(texts), 5).sets32()
     truth = {(ids[i], ids[j]) for i, j in itertools.combinations(range(len(ids)), 2) if jaccard(sh[i], sh[j]) >= 0.8}
     pairs = DatasetReader(root, "dedup/acc/pairs").read_all().to_pylist()
     marked = {tuple(sorted((p["id_a"], p["id_b"]))) for p in pairs}
