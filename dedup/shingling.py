@@ -136,6 +136,25 @@ def _token_bounds(b: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.nd
 CHUNK_BYTES = 1 << 20  # text bytes hashed per numpy pass: ~1 MB keeps the passes' arrays in cache
 
 
+_POWERS: list[np.ndarray] = []  # [P^i, P^-i] for i < len, kept for slices up to a few CHUNK_BYTES
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P^i and P^-i modulo 2^64 for i < n (cached per process up to 4 * CHUNK_BYTES)."""
+    if _POWERS and len(_POWERS[0]) >= n:
+        return _POWERS[0][:n], _POWERS[1][:n]
+    out = []
+    with np.errstate(over="ignore"):
+        for base in (_P, _P_INV):
+            p = np.full(max(n, CHUNK_BYTES + 1) if n <= 4 * CHUNK_BYTES else n, np.uint64(base), dtype=np.uint64)
+            p[0] = 1
+            np.multiply.accumulate(p, out=p)
+            out.append(p)
+    if len(out[0]) <= 4 * CHUNK_BYTES:
+        _POWERS[:] = out
+    return out[0][:n], out[1][:n]
+
+
 def shingle_batch(texts: pa.Array | pa.ChunkedArray, n: int) -> Shingled:
     """Shingle hashes of every document of a batch (see the module's docstring), computed
     in slices of about ``CHUNK_BYTES`` of text."""
@@ -164,12 +183,7 @@ def _shingle_slice(texts: pa.Array, n: int) -> Shingled:
     docs = len(offsets) - 1
     starts, ends = _token_bounds(b, offsets)
     with np.errstate(over="ignore"):
-        powers = np.full(len(b) + 1, np.uint64(_P), dtype=np.uint64)
-        powers[0] = 1
-        np.multiply.accumulate(powers, out=powers)
-        inverse = np.full(len(b) + 1, np.uint64(_P_INV), dtype=np.uint64)
-        inverse[0] = 1
-        np.multiply.accumulate(inverse, out=inverse)
+        powers, inverse = _powers(len(b) + 1)
         prefix = np.zeros(len(b) + 1, dtype=np.uint64)
         np.cumsum((b.astype(np.uint64) + np.uint64(1)) * powers[:-1], out=prefix[1:])
         th = mix64((prefix[ends] - prefix[starts]) * inverse[starts])
