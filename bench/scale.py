@@ -144,21 +144,26 @@ def run_stage(root_dir: str, args: list[str]) -> dict:
     cmd = [os.path.join(os.path.dirname(sys.executable), "webmill"), "--root", root_dir, "-q", *args, "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     me = psutil.Process(proc.pid)
-    peaks = {"driver": 0, "largest": 0, "ray": 0, "largest_name": ""}
+    # "private": RSS less the pages shared with other processes (RssFile + RssShmem: libraries
+    # and the object store's shared memory, which RSS counts once a process touches them)
+    peaks = {"driver": 0, "largest": 0, "ray": 0, "largest_name": "", "driver_private": 0, "largest_private": 0}
 
     def sample() -> int:
         try:
             procs = [me, *me.children(recursive=True)]
         except psutil.Error:
             return 0
-        rss, names = {}, {}
+        rss, names, private = {}, {}, {}
         for p in procs:
             try:
-                rss[p.pid] = p.memory_info().rss
+                mi = p.memory_info()
+                rss[p.pid], private[p.pid] = mi.rss, mi.rss - mi.shared
                 names[p.pid] = p.name()
             except psutil.Error:
                 pass
         peaks["driver"] = max(peaks["driver"], rss.get(proc.pid, 0))
+        peaks["driver_private"] = max(peaks["driver_private"], private.get(proc.pid, 0))
+        peaks["largest_private"] = max([peaks["largest_private"], *private.values()])
         if rss and max(rss.values()) > peaks["largest"]:
             pid = max(rss, key=rss.get)
             peaks["largest"], peaks["largest_name"] = rss[pid], "driver" if pid == proc.pid else names[pid][:40]
@@ -210,7 +215,8 @@ def main() -> None:
                 print(f"  {stage:<6} {n / s['seconds'] / cores:9,.1f} docs/s per core  ({s['seconds']:7.1f}s)  "
                       f"driver peak {s['driver'] / 2**20:6,.0f} MiB  largest process {s['largest'] / 2**20:6,.0f} MiB "
                       f"({s['largest_name']})  "
-                      f"all Ray processes {s['ray'] / 2**20:6,.0f} MiB")
+                      f"all Ray processes {s['ray'] / 2**20:6,.0f} MiB  (private: driver "
+                      f"{s['driver_private'] / 2**20:,.0f} MiB, largest {s['largest_private'] / 2**20:,.0f} MiB)")
             print("  dedup phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["dedup"]["result"]["seconds_by_phase"].items()))
             if scale == scales[0] and not args.no_datatrove:
                 sys.path.insert(0, str(Path(__file__).parent))
@@ -228,7 +234,9 @@ def main() -> None:
     for stage in ("dedup", "shard", "stats"):
         thr = (b["docs"] / b[stage]["seconds"]) / (a["docs"] / a[stage]["seconds"])
         print(f"  {stage:<6} driver {b[stage]['driver'] / a[stage]['driver']:.2f}  largest process "
-              f"{b[stage]['largest'] / a[stage]['largest']:.2f}  per-core throughput {thr:.2f}")
+              f"{b[stage]['largest'] / a[stage]['largest']:.2f}  per-core throughput {thr:.2f}  "
+              f"(private memory: driver {b[stage]['driver_private'] / a[stage]['driver_private']:.2f}, "
+              f"largest {b[stage]['largest_private'] / a[stage]['largest_private']:.2f})")
     acc = min(r["precision"] for r in results.values()), min(r["recall"] for r in results.values())
     print(f"dedup accuracy, worst over sizes: precision {acc[0]:.3f} (target >= 0.98), recall {acc[1]:.3f} (target >= 0.95)")
     if dt_rate:

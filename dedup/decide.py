@@ -1,6 +1,6 @@
 """Who wins each component, and the removal applied per input part.
 
-1. ``member_rows``, one task per index part: its labelled documents with the fields the
+1. ``member_rows``, per index part: its labelled documents with the fields the
    rules need (id, fetch time, published or not), read from that part's index rows only.
 2. ``choose_winners``, per hash partition of the label: in each component the winner is
    a published document first, then the earliest fetched, then the smallest id (a URL's
@@ -49,8 +49,12 @@ def _rows_of_unit(root: CorpusRoot, dataset: str, parts: list[dict], positions: 
 
 
 def member_rows(batch: pa.Table, *, root: CorpusRoot, labels: list[str], index_docs: str, layout: Layout) -> pa.Table:
-    """The labelled documents of one index part (a one-row batch holding its JSON item), with their ranking fields."""
-    item = json.loads(batch.column("item")[0].as_py())
+    """The labelled documents of the index parts in a batch (one JSON item per part), with their ranking fields."""
+    tables = [_members_of(json.loads(item), root, labels, index_docs, layout) for item in batch.column("item").to_pylist()]
+    return pa.concat_tables(tables) if tables else MEMBER_SCHEMA.empty_table()
+
+
+def _members_of(item: dict, root: CorpusRoot, labels: list[str], index_docs: str, layout: Layout) -> pa.Table:
     ordinal, offset, rows, parts = item["ordinal"], item["offset"], item["rows"], item["parts"]
     lab = pads.dataset(labels, filesystem=root.fs, format="parquet").to_table(
         filter=(pc.field("idx") >= offset) & (pc.field("idx") < offset + rows))

@@ -41,7 +41,6 @@ from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 
 PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
 MIN_PARTITIONS = 8
-MAX_PART_GROUPS = 2_000  # shuffle partitions of the per-part groupings (a, b, output): one part each, up to this
 PHASES = ("sign", "url", "exact", "near", "components", "output")
 
 __all__ = ["run_dedup", "CLUSTER_SCHEMA", "INDEX_DOCS", "INDEX_BANDS"]
@@ -155,14 +154,22 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     index_docs = Manifest.load(root, INDEX_DOCS)
     doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
     relations: dict[str, str] = {}
-    # groupings by input part get a shuffle partition per part, so a task holds one part's
-    # pairs or decisions however many parts there are (Ray Data's default packs many)
-    part_groups = max(1, min(len(plan.parts), MAX_PART_GROUPS))
+    # groupings by input part (a's part, b's part, output part): under the sort shuffle the
+    # output blocks follow the input blocks (a partition's worth each, see map_blocks), and
+    # map_groups calls its function once per part inside a block
+    part_groups = layout.partitions
+
+    def map_blocks(items: int) -> int:
+        # Ray Data's sort shuffle makes as many output blocks as it gets input blocks, each
+        # map block split for each of them: one block per part would make parts² pieces
+        # (measured superlinear, and driver memory with it); one per hash partition makes
+        # partitions², and a block holds about a partition's rows (PARTITION_DOCS)
+        return max(1, min(items, layout.partitions))
 
     def shuffle(paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
-        """Index parts read one per block, keyed by partition, grouped, reduced per partition."""
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
-        ds = ds.map_batches(read_keyed, batch_size=1, batch_format="pyarrow",
+        """Index parts read a block of parts at a time, keyed by partition, grouped, reduced per partition."""
+        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=map_blocks(len(paths)))
+        ds = ds.map_batches(read_keyed, batch_size=None, batch_format="pyarrow",
                             fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs})
         return ds.groupby("p", num_partitions=layout.partitions).map_groups(reduce_fn, fn_kwargs=reduce_kwargs,
                                                                             batch_format="pyarrow")
@@ -237,8 +244,8 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     if label_paths and comp["labelled"]:
         items = [{"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows,
                                       "parts": index_docs.units[p.unit].parts})} for p in plan.parts]
-        members = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-            member_rows, batch_size=1, batch_format="pyarrow",
+        members = ray.data.from_items(items, override_num_blocks=map_blocks(len(items))).map_batches(
+            member_rows, batch_size=None, batch_format="pyarrow",
             fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
         decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
         decisions.groupby("uo", num_partitions=part_groups).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,

@@ -123,9 +123,10 @@ def _phase_files(root_dir: Path, run: str) -> set[str]:
 
 @pytest.mark.slow
 def test_kill_9_in_each_phase_then_rerun(tmp_path, ray_local):
-    """``webmill dedup`` killed (SIGKILL to its process group) while signing, and as later
-    phases commit (so in the phase after), then rerun: the same kept documents and clusters
-    as one uninterrupted run. (Each phase resumes the same way; three kills keep the test short.)"""
+    """``webmill dedup`` killed (SIGKILL to its process group) in each phase, then rerun: the
+    same kept documents and clusters as one uninterrupted run. A kill lands while signing
+    (the first part committed), then as each later phase starts (the one before it committed):
+    url, exact, near, components, output."""
     texts = sentences(200, seed=2)
     texts += [near_copy(t, i) for i, t in enumerate(texts[:40])] + texts[40:60]
     ref = CorpusRoot.open(tmp_path / "ref")
@@ -140,21 +141,22 @@ def test_kill_9_in_each_phase_then_rerun(tmp_path, ray_local):
     cmd = [webmill, "--root", str(root_dir), "-q", "dedup", "--input", "clean/a/docs", "--name", "a"]
     env = {**os.environ, "RAY_ADDRESS": ""}
     killed_after = []
-    # killed while signing, then during near (after exact committed), then during output
-    for target in ("sign-started", "exact", "components"):
+    # (sign-started, in url once the index is finalized, then after each phase's marker)
+    for target in ("sign-started", "signed", "url", "exact", "near", "components"):
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 240
         while proc.poll() is None and time.time() < deadline:
             done = _phase_files(root_dir, "a")
             signed = (root_dir / INDEX_DOCS / "_commits").is_dir() and any((root_dir / INDEX_DOCS / "_commits").iterdir())
-            if (target == "sign-started" and signed) or target in done:
+            finalized = (root_dir / INDEX_DOCS / "_manifest.json").exists()
+            if (target == "sign-started" and signed) or (target == "signed" and finalized) or target in done:
                 break
             time.sleep(0.05)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             killed_after.append(target)
         proc.wait()
-    assert len(killed_after) >= 2, killed_after  # the kills landed before the run finished
+    assert len(killed_after) >= 4, killed_after  # the kills landed before the run finished
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert outcome(root, "a") == expected
