@@ -42,6 +42,14 @@ def mix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """np.unique by sort and compare (numpy 2.4's own is hash-based and several times slower here)."""
+    x = np.sort(x)
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = x[1:] != x[:-1]
+    return x[keep]
+
+
 @dataclass
 class Shingled:
     """A batch's shingle hashes: document d's are ``hashes[offsets[d]:offsets[d + 1]]``
@@ -57,11 +65,7 @@ class Shingled:
     def sets32(self) -> list[np.ndarray]:
         """Each document's sorted unique 32-bit shingle hashes: what exact Jaccard is computed on."""
         docs = np.repeat(np.arange(len(self), dtype=np.uint64), np.diff(self.offsets))
-        key = np.sort((docs << np.uint64(32)) | (self.hashes >> np.uint64(32)))
-        if len(key):  # unique by sort and compare: numpy's np.unique (hash-based) is several times slower here
-            keep = np.ones(len(key), dtype=bool)
-            keep[1:] = key[1:] != key[:-1]
-            key = key[keep]
+        key = sorted_unique((docs << np.uint64(32)) | (self.hashes >> np.uint64(32)))
         bounds = np.searchsorted(key >> np.uint64(32), np.arange(len(self) + 1, dtype=np.uint64))
         low = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         return [low[bounds[d]:bounds[d + 1]] for d in range(len(self))]

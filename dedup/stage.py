@@ -154,16 +154,13 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     index_docs = Manifest.load(root, INDEX_DOCS)
     doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
     relations: dict[str, str] = {}
-    # groupings by input part (a's part, b's part, output part): under the sort shuffle the
-    # output blocks follow the input blocks (a partition's worth each, see map_blocks), and
-    # map_groups calls its function once per part inside a block
-    part_groups = layout.partitions
-
     def map_blocks(items: int) -> int:
         # Ray Data's sort shuffle makes as many output blocks as it gets input blocks, each
         # map block split for each of them: one block per part would make parts² pieces
         # (measured superlinear, and driver memory with it); one per hash partition makes
-        # partitions², and a block holds about a partition's rows (PARTITION_DOCS)
+        # partitions², and a block holds about a partition's rows (PARTITION_DOCS). The
+        # groupings by part (a's, b's, the output's) inherit these blocks, and map_groups
+        # calls its function once per part inside a block
         return max(1, min(items, layout.partitions))
 
     def shuffle(paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
@@ -180,7 +177,8 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("url"):
             phases.start("url", relations["url"])
-            rows = shuffle(doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition, {"key": "uh", "partitions": layout.partitions}, url_partition,
+            rows = shuffle(doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition,
+                           {"key": "uh", "partitions": layout.partitions}, url_partition,
                            {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout}).sum("rows")
             DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
             phases.commit("url", edges=int(rows or 0))
@@ -192,8 +190,8 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("exact"):
             phases.start("exact", relations["exact"])
-            rows = shuffle(doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions}, exact_partition,
-                           {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
+            rows = shuffle(doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions},
+                           exact_partition, {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
             DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
             phases.commit("exact", members=int(rows or 0))
             progress("exact", {"members": int(rows or 0)})
@@ -210,10 +208,10 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
             cand = shuffle(band_paths, None, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
                            {"layout": layout})
             common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp}
-            attached = cand.groupby("ua", num_partitions=part_groups).map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
+            attached = cand.groupby("ua", num_partitions=layout.partitions).map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
                                                      batch_format="pyarrow")
             if cfg.verify:
-                checked = attached.groupby("ub", num_partitions=part_groups).map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
+                checked = attached.groupby("ub", num_partitions=layout.partitions).map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
                                                             batch_format="pyarrow").sum("checked")
             else:
                 attached.materialize()
@@ -248,7 +246,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
             member_rows, batch_size=None, batch_format="pyarrow",
             fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
         decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
-        decisions.groupby("uo", num_partitions=part_groups).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
+        decisions.groupby("uo", num_partitions=layout.partitions).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
                                                                    "fp": fp}, batch_format="pyarrow").materialize()
     # parts with no duplicate at all, and any part the shuffle did not reach
     if mine:
