@@ -7,9 +7,9 @@
 Every relation is a Ray Data shuffle on a hash of its key (URL, text hash, band hash),
 so each task sees one partition of the corpus and no process sees all of it. Near
 pairs are verified where the documents live: pairs are grouped by the part holding
-document a, whose task reads only that part's texts and attaches a's shingles; they
-are then grouped by b's part, whose task reads only its own texts and computes the
-exact Jaccard. Each group's output is committed as a unit of its dataset.
+document a, whose task reads only that part's texts and writes a's shingles under the
+run, one byte range per part of b; pointers to those ranges are then grouped by b's
+part, whose task reads only its own texts and its ranges and computes the exact Jaccard. Each group's output is committed as a unit of its dataset.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from webmill.dedup.exchange import POINTER_SCHEMA, read_pieces, write_pieces
 from webmill.dedup.minhash import jaccard
 from webmill.dedup.shingling import shingle_batch, sorted_unique
 from webmill.shards import CorpusRoot, DatasetWriter
@@ -26,6 +27,9 @@ URL_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
 EXACT_SCHEMA = pa.schema([("g", pa.int64()), ("idx", pa.int64())])
 NEAR_SCHEMA = pa.schema([("id_a", pa.string()), ("id_b", pa.string()), ("jaccard", pa.float32()),
                          ("a", pa.int64()), ("b", pa.int64())])
+# a's shingles attached to its pairs (bs: the b's of one part of b, ub)
+ATTACHED_SCHEMA = pa.schema([("a", pa.int64()), ("ub", pa.int64()), ("id_a", pa.string()), ("sh", pa.list_(pa.uint32())),
+                             ("bs", pa.list_(pa.int64()))])
 STATS_SCHEMA = pa.schema([("rows", pa.int64()), ("checked", pa.int64())])
 BIG_BUCKET = 32  # all pairs in a bucket up to this size, a star (connectivity is what counts) above
 
@@ -54,26 +58,28 @@ def _commit(root: CorpusRoot, dataset: str, schema: pa.Schema, unit: str, table:
     w.write_unit(unit, [table] if table.num_rows else [], fingerprint=fp)
 
 
-def read_keyed(batch: pa.Table, *, root: CorpusRoot, columns: list[str], key_fn, key_kwargs: dict) -> pa.Table:
+def read_keyed(batch: pa.Table, *, root: CorpusRoot, columns: list[str], key_fn, key_kwargs: dict,
+               folder: str) -> pa.Table:
     """The index parts whose paths a batch holds, read with pyarrow, their rows keyed by
-    ``key_fn``: the map side of every shuffle here. (Ray Data's read_parquet was measured at
-    ~10 s for 40 small parts on two cores, this at ~1 s.)"""
+    ``key_fn`` and written under ``folder`` by partition: the map side of every shuffle here
+    (exchange.py); pointers returned. (Ray Data's read_parquet was measured at ~10 s for 40
+    small parts on two cores, this at ~1 s.)"""
     import pyarrow.parquet as pq
 
     tables = [pq.read_table(path, filesystem=root.fs, columns=columns) for path in batch.column("path").to_pylist()]
-    return key_fn(pa.concat_tables(tables), **key_kwargs)
+    return write_pieces(root, folder, key_fn(pa.concat_tables(tables), **key_kwargs))
 
 
 def with_partition(batch: pa.Table, key: str, partitions: int) -> pa.Table:
     """Add ``p``: the partition a row's 64-bit key hash sends it to."""
     h = batch.column(key).to_numpy()
-    return batch.append_column("p", pa.array((h % np.uint64(partitions)).astype(np.int64)))
+    return batch.append_column("p", pa.array((h % np.uint64(partitions)).astype(np.int32)))
 
 
 def with_text_partition(batch: pa.Table, partitions: int) -> pa.Table:
     xh = batch.column("xh").combine_chunks()  # 16 bytes a row: its first 8 choose the partition
     raw = np.frombuffer(xh.buffers()[1], dtype=np.uint64, count=2 * len(xh), offset=xh.offset * 16)
-    return batch.append_column("p", pa.array((raw[0::2] % np.uint64(partitions)).astype(np.int64)))
+    return batch.append_column("p", pa.array((raw[0::2] % np.uint64(partitions)).astype(np.int32)))
 
 
 # URL: older fetches lose to the latest ------------------------------------------------
@@ -120,14 +126,17 @@ def exact_partition(table: pa.Table, *, root: CorpusRoot, dataset: str, fp: str)
 
 
 # near: LSH buckets → candidate pairs → exact Jaccard ----------------------------------
-def bucket_pairs(table: pa.Table, *, layout: Layout) -> pa.Table:
-    """Candidate pairs of one partition of band hashes: documents sharing a (band, hash)
-    bucket; pairs of two published documents are left out (both stay as they are)."""
-    band, h, idx = (table.column(c).to_numpy() for c in ("band", "h", "idx"))
-    order = np.lexsort((idx, h, band))
-    band, h, idx = band[order], h[order], idx[order]
+def bucket_pairs(table: pa.Table, *, root: CorpusRoot, layout: Layout, folder: str) -> pa.Table:
+    """Candidate pairs of one partition of band hashes: documents sharing a bucket; pairs of
+    two published documents are left out (both stay as they are). A band hash is seeded
+    with its band (minhash.band_hashes), so the hash alone names the bucket and the band
+    column is not shuffled (a collision across bands costs one needless check, no more).
+    The pairs are written under ``folder`` by a's part; pointers returned."""
+    h, idx = (table.column(c).to_numpy() for c in ("h", "idx"))
+    order = np.lexsort((idx, h))
+    h, idx = h[order], idx[order]
     new = np.ones(len(idx), dtype=bool)
-    new[1:] = (band[1:] != band[:-1]) | (h[1:] != h[:-1])
+    new[1:] = h[1:] != h[:-1]
     starts = np.flatnonzero(new)
     sizes = np.diff(np.append(starts, len(idx)))
     a_out, b_out = [], []
@@ -144,7 +153,8 @@ def bucket_pairs(table: pa.Table, *, layout: Layout) -> pa.Table:
     b = np.concatenate(b_out) if b_out else np.zeros(0, np.int64)
     keep = ~(layout.is_existing(a) & layout.is_existing(b))
     a, b = a[keep], b[keep]
-    return pa.table({"a": a, "b": b, "ua": layout.ordinal(a), "ub": layout.ordinal(b)})
+    pairs = pa.table({"a": a, "b": b, "ua": layout.ordinal(a), "ub": layout.ordinal(b)})
+    return write_pieces(root, folder, pairs, key="ua")
 
 
 def _shingles_of(root: CorpusRoot, layout: Layout, ordinal: int, docs: np.ndarray, ngram: int) -> tuple[list[str], list[np.ndarray]]:
@@ -161,9 +171,10 @@ def _ids_of(root: CorpusRoot, layout: Layout, ordinal: int, docs: np.ndarray) ->
 
 
 def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, verify: bool, dataset: str,
-             fp: str) -> pa.Table:
+             fp: str, attached: str) -> pa.Table:
     """Pairs whose document a lies in one part: unique pairs; with ``verify``, a's shingles
-    attached once per (a, part of b); without, the pairs are the edges, committed here."""
+    attached once per (a, part of b) and written under ``attached``, pointers returned;
+    without, the pairs are the edges, committed here."""
     a, b, ub = (table.column(c).to_numpy() for c in ("a", "b", "ub"))
     ua = int(table.column("ua")[0].as_py())
     order = np.lexsort((b, ub, a))  # sorted by (a, part of b, b), each pair once
@@ -178,31 +189,35 @@ def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, v
         out = pa.table({"id_a": pa.array(ids).take(pa.array(pos)), "id_b": pa.nulls(len(a), pa.string()),
                         "jaccard": pa.nulls(len(a), pa.float32()), "a": a, "b": b}, schema=NEAR_SCHEMA)
         _commit(root, dataset, NEAR_SCHEMA, f"a{ua:06d}", out, fp)
-        return pa.table({"a": pa.array([], pa.int64()), "ub": pa.array([], pa.int64()), "id_a": pa.array([], pa.string()),
-                         "sh": pa.array([], pa.list_(pa.uint32())), "bs": pa.array([], pa.list_(pa.int64()))})
+        return POINTER_SCHEMA.empty_table()
     ids, sets = _shingles_of(root, layout, ua, docs, ngram)
     shingles = dict(zip(docs.tolist(), sets))
     id_of = dict(zip(docs.tolist(), ids))
     key_new = np.ones(len(a), dtype=bool)
     key_new[1:] = (a[1:] != a[:-1]) | (ub[1:] != ub[:-1])
     starts = np.flatnonzero(key_new)
-    ka = a[starts]
+    ka, kub = a[starts], ub[starts]
     sh = [shingles[int(x)] for x in ka]
     sh_offsets = np.concatenate([[0], np.cumsum([len(s) for s in sh])]).astype(np.int32)
     sh_values = np.concatenate(sh) if sh else np.zeros(0, np.uint32)
     bs_offsets = np.append(starts, len(a)).astype(np.int32)
-    return pa.table({"a": ka, "ub": ub[starts], "id_a": [id_of[int(x)] for x in ka],
+    rows = pa.table({"a": ka, "ub": kub, "id_a": [id_of[int(x)] for x in ka],
                      "sh": pa.ListArray.from_arrays(pa.array(sh_offsets), pa.array(sh_values, pa.uint32())),
-                     "bs": pa.ListArray.from_arrays(pa.array(bs_offsets), pa.array(b, pa.int64()))})
+                     "bs": pa.ListArray.from_arrays(pa.array(bs_offsets), pa.array(b, pa.int64()))}, schema=ATTACHED_SCHEMA)
+    # through the root, read back by the one task that needs them: carried in Ray Data, a
+    # block held 1/partitions of every pair's shingles and grew with the corpus
+    return write_pieces(root, attached, rows, key="ub", name=f"a{ua:06d}")
 
 
 def verify_b(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, threshold: float, dataset: str,
-             fp: str) -> pa.Table:
-    """Pairs whose document b lies in one part: b's texts read from that part only, each pair's
-    exact Jaccard computed against the attached shingles of a; pairs at the threshold committed."""
+             fp: str, attached: str) -> pa.Table:
+    """Pairs whose document b lies in one part (``table``: pointers to their attached rows):
+    b's texts read from that part only, each pair's exact Jaccard computed against the
+    attached shingles of a; pairs at the threshold committed."""
     if not table.num_rows:
         return _stats(0)
-    ub = int(table.column("ub")[0].as_py())
+    ub = int(table.column("p")[0].as_py())
+    table = read_pieces(root, attached, table, ATTACHED_SCHEMA)
     bs_col = table.column("bs").combine_chunks()
     docs = sorted_unique(bs_col.flatten().to_numpy())
     ids, sets = _shingles_of(root, layout, ub, docs, ngram)

@@ -33,6 +33,7 @@ from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Lay
                                       with_text_partition)
 from webmill.dedup.components import LABEL_SCHEMA, components
 from webmill.dedup.config import DedupConfig
+from webmill.dedup.exchange import reduce_pieces
 from webmill.dedup.decide import CLUSTER_SCHEMA, apply_group, apply_part, choose_winners, member_rows
 from webmill.dedup.index import INDEX_BANDS, INDEX_DOC_SCHEMA, INDEX_DOCS, BAND_SCHEMA, lsh_fingerprint, sign_part
 from webmill.dedup.plan import IndexPlan
@@ -163,13 +164,20 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         # calls its function once per part inside a block
         return max(1, min(items, layout.partitions))
 
-    def shuffle(paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
-        """Index parts read a block of parts at a time, keyed by partition, grouped, reduced per partition."""
+    def shuffle(name, paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
+        """Index parts read a block of parts at a time, keyed by partition and written under the
+        run; the pointers grouped by partition; each partition's rows read back and reduced."""
+        folder = f"{work}/exchange/{name}"
+        root.delete(folder)
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=map_blocks(len(paths)))
         ds = ds.map_batches(read_keyed, batch_size=None, batch_format="pyarrow",
-                            fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs})
-        return ds.groupby("p", num_partitions=layout.partitions).map_groups(reduce_fn, fn_kwargs=reduce_kwargs,
-                                                                            batch_format="pyarrow")
+                            fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs,
+                                       "folder": folder})
+        return group_pointers(ds).map_groups(reduce_pieces, batch_format="pyarrow", fn_kwargs={
+            "root": root, "folder": folder, "fn": reduce_fn, "kwargs": reduce_kwargs})
+
+    def group_pointers(ds):
+        return ds.groupby("p", num_partitions=layout.partitions)
 
     # url: one document per canonical URL
     if cfg.url and n:
@@ -177,7 +185,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("url"):
             phases.start("url", relations["url"])
-            rows = shuffle(doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition,
+            rows = shuffle("url", doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition,
                            {"key": "uh", "partitions": layout.partitions}, url_partition,
                            {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout}).sum("rows")
             DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
@@ -190,7 +198,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         if not phases.done("exact"):
             phases.start("exact", relations["exact"])
-            rows = shuffle(doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions},
+            rows = shuffle("exact", doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions},
                            exact_partition, {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
             DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
             phases.commit("exact", members=int(rows or 0))
@@ -205,14 +213,20 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         if not marker:
             phases.start("near", relations["near"])
             band_paths = [root.path(INDEX_BANDS, p["path"]) for p in Manifest.load(root, INDEX_BANDS).parts]
-            cand = shuffle(band_paths, None, with_partition, {"key": "h", "partitions": layout.partitions}, bucket_pairs,
-                           {"layout": layout})
-            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp}
-            attached = cand.groupby("ua", num_partitions=layout.partitions).map_groups(attach_a, fn_kwargs={**common, "verify": cfg.verify},
-                                                     batch_format="pyarrow")
+            # each hop's rows go through the root (exchange.py): candidate pairs by a's part,
+            # then a's shingles by b's part
+            pairs_dir, attached_dir = f"{work}/exchange/pairs", f"{work}/exchange/attached"
+            for folder in (pairs_dir, attached_dir):
+                root.delete(folder)
+            cand = shuffle("bands", band_paths, ["h", "idx"], with_partition, {"key": "h", "partitions": layout.partitions},
+                           bucket_pairs, {"root": root, "layout": layout, "folder": pairs_dir})
+            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp,
+                      "attached": attached_dir}
+            attached = group_pointers(cand).map_groups(reduce_pieces, batch_format="pyarrow", fn_kwargs={
+                "root": root, "folder": pairs_dir, "fn": attach_a, "kwargs": {**common, "verify": cfg.verify}})
             if cfg.verify:
-                checked = attached.groupby("ub", num_partitions=layout.partitions).map_groups(verify_b, fn_kwargs={**common, "threshold": cfg.threshold},
-                                                            batch_format="pyarrow").sum("checked")
+                checked = group_pointers(attached).map_groups(verify_b, batch_format="pyarrow",
+                                                              fn_kwargs={**common, "threshold": cfg.threshold}).sum("checked")
             else:
                 attached.materialize()
                 checked = 0
