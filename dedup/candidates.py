@@ -4,12 +4,13 @@
     _work/exact/   (g, idx): idx belongs to exact-text group g (g: the group's smallest idx)
     _work/near/    (a, b, jaccard, id_a, id_b): a verified near-duplicate pair (``pairs/``)
 
-Every relation is a Ray Data shuffle on a hash of its key (URL, text hash, band hash),
-so each task sees one partition of the corpus and no process sees all of it. Near
-pairs are verified where the documents live: pairs are grouped by the part holding
-document a, whose task reads only that part's texts and writes a's shingles under the
-run, one byte range per part of b; pointers to those ranges are then grouped by b's
-part, whose task reads only its own texts and its ranges and computes the exact Jaccard. Each group's output is committed as a unit of its dataset.
+Every relation is a shuffle on a hash of its key (URL, text hash, band hash), its rows
+passed through the root (exchange.py), so each task sees one partition of the corpus and
+no process sees all of it. Near pairs are verified where the documents live: pairs are
+grouped by the part holding document a, whose task reads only that part's texts and
+writes a's shingles, one byte range per part of b; the pointers to those ranges are
+grouped by b's part, whose task reads only its own texts and ranges and computes the
+exact Jaccard. Each group's output is committed as a unit of its dataset.
 """
 from __future__ import annotations
 
