@@ -12,6 +12,7 @@ import uuid
 import pyarrow.fs as pafs
 
 from webmill.errors import RootError, first_line
+from webmill.shards.objectstore import check_s3_root, describe, public_uri, s3_filesystem
 
 
 class CorpusRoot:
@@ -19,6 +20,7 @@ class CorpusRoot:
         self.fs = fs
         self.base = base.rstrip("/") or "/"
         self.uri = uri or base
+        self.shown = public_uri(self.uri)
 
     @classmethod
     def open(cls, root: "str | os.PathLike | CorpusRoot", *, create: bool = True, writable: bool = True) -> "CorpusRoot":
@@ -27,15 +29,24 @@ class CorpusRoot:
             return root
         uri = os.fspath(root)
         try:
-            if "://" in uri:
+            if uri.lower().startswith("s3://"):
+                fs, base = s3_filesystem(uri)
+                check_s3_root(uri, base)
+            elif "://" in uri:
                 fs, base = pafs.FileSystem.from_uri(uri)
             else:
                 fs, base = pafs.LocalFileSystem(), os.path.abspath(uri)
+        except RootError:
+            raise
         except Exception as e:  # pyarrow raises several types for a bad URI
-            raise RootError(f"corpus root {uri}: cannot open ({e})") from None
+            raise RootError(f"corpus root {public_uri(uri)}: cannot open ({first_line(e)})") from None
         self = cls(fs, base, uri)
         self._check(create=create, writable=writable)
         return self
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
 
     @classmethod
     def from_filesystem(cls, fs: pafs.FileSystem, base: str = "", *, create: bool = True) -> "CorpusRoot":
@@ -47,16 +58,16 @@ class CorpusRoot:
         try:
             info = self.fs.get_file_info(self.base)
         except Exception as e:
-            raise RootError(f"corpus root {self.uri}: unreachable ({e})") from None
+            raise RootError(f"corpus root {self.shown}: unreachable ({describe(e)})") from None
         if info.type == pafs.FileType.File:
-            raise RootError(f"corpus root {self.uri}: is a file, not a directory")
+            raise RootError(f"corpus root {self.shown}: is a file, not a directory")
         if info.type == pafs.FileType.NotFound:
             if not create:
-                raise RootError(f"corpus root {self.uri}: does not exist")
+                raise RootError(f"corpus root {self.shown}: does not exist")
             try:
                 self.fs.create_dir(self.base, recursive=True)
             except Exception as e:
-                raise RootError(f"corpus root {self.uri}: cannot create ({first_line(e)})") from None
+                raise RootError(f"corpus root {self.shown}: cannot create ({describe(e)})") from None
         if writable:
             probe = self.path(f".webmill-probe-{uuid.uuid4().hex}")
             try:
@@ -64,7 +75,7 @@ class CorpusRoot:
                     f.write(b"ok")
                 self.fs.delete_file(probe)
             except Exception as e:
-                raise RootError(f"corpus root {self.uri}: not writable ({first_line(e)})") from None
+                raise RootError(f"corpus root {self.shown}: not writable ({describe(e)})") from None
 
     # paths -------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -80,8 +91,10 @@ class CorpusRoot:
 
     def display(self, *parts: str) -> str:
         rel = posixpath.join(*parts) if parts else ""
-        if "://" in self.uri:
-            return self.uri.rstrip("/") + ("/" + rel if rel else "")
+        if "://" in self.uri:  # the URI without its options and credentials
+            scheme, rest = self.uri.split("://", 1)
+            rest = rest.split("?", 1)[0].rsplit("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest.split("?", 1)[0]
+            return f"{scheme}://{rest.rstrip('/')}" + ("/" + rel if rel else "")
         return self.path(*parts)
 
     # small-file operations ---------------------------------------------
@@ -121,8 +134,16 @@ class CorpusRoot:
             self.fs.delete_file(p)
 
     def __reduce__(self):
-        # FileSystem objects pickle; keep the root cheap to send to Ray workers.
+        # An s3:// root is rebuilt from its URI on the other side: pyarrow does not pickle the
+        # retry strategy. Other filesystems pickle whole.
+        if self.uri.lower().startswith("s3://"):
+            return (_reopen_s3, (self.uri,))
         return (CorpusRoot, (self.fs, self.base, self.uri))
 
     def __repr__(self) -> str:
-        return f"CorpusRoot({self.uri!r})"
+        return f"CorpusRoot({self.shown!r})"
+
+
+def _reopen_s3(uri: str) -> CorpusRoot:
+    fs, base = s3_filesystem(uri)
+    return CorpusRoot(fs, base, uri)

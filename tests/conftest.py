@@ -11,6 +11,7 @@ for sub in ("", "crawl", "clean"):
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from faultserver import fault_server  # noqa: E402
+from s3server import S3Server  # noqa: E402
 
 from webmill.serve import find_corpora  # noqa: E402
 
@@ -29,6 +30,22 @@ def corpora() -> Path:
     if CORPORA is None:
         pytest.skip("../shared/corpora is not present beside this checkout")
     return CORPORA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def s3():
+    """A real S3-compatible server (moto) on 127.0.0.1 for the whole session. It starts before
+    any Ray does, so every Ray worker inherits its credentials from the environment."""
+    server = S3Server()
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
 
 
 @pytest.fixture(scope="session")
