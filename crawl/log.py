@@ -1,7 +1,6 @@
 """The crawl log: one row per URL attempted, built from a worker's WARC files and events."""
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -37,8 +36,9 @@ def _ts(value) -> datetime | None:
     return datetime.strptime(value.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z")
 
 
-def log_rows(warc_dir: str, warc_files: list[str], events: list[dict], warc_rel: str, worker: int) -> pa.Table:
-    """Rows for every URL this worker attempted; a stored page wins over other events of its URL."""
+def log_rows(open_warc, warc_files: list[str], events: list[dict], warc_rel: str, worker: int) -> pa.Table:
+    """Rows for every URL this worker attempted; a stored page wins over other events of its URL.
+    ``open_warc(name)`` opens one of ``warc_files`` for reading."""
     from webmill.crawl.spider import host_of
 
     rows: dict[str, dict] = {}
@@ -53,7 +53,7 @@ def log_rows(warc_dir: str, warc_files: list[str], events: list[dict], warc_rel:
             "last_modified": ev.get("last_modified"), "worker": worker,
         }
     for name in warc_files:
-        for record, body, offset, length in iter_responses(os.path.join(warc_dir, name)):
+        for record, body, offset, length in iter_responses(open_warc(name)):
             h = record.rec_headers
             http = record.http_headers
             url = h.get_header("WARC-Webmill-Requested-URI") or h.get_header("WARC-Target-URI")

@@ -69,108 +69,160 @@ def allowed_hosts(spec: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- the task
-def crawl_dir_of(root: CorpusRoot, crawl_id: str) -> str:
-    local = root.local_path("crawl", crawl_id)
-    if local is None:
-        raise UserError(f"corpus root {root.uri}: crawls write WARC files to a local root; "
-                        "crawl to a local root and copy it, or run clean on --warc URIs")
-    return local
+HANDOFF = "state/handoff"
 
 
 def run_worker(job: dict, root: CorpusRoot) -> dict:
-    """Body of one worker task: run the scrapy process, then commit its log unit."""
-    crawl_dir = job["crawl_dir"]
-    os.makedirs(os.path.join(crawl_dir, "state"), exist_ok=True)
-    job_path = os.path.join(crawl_dir, "state", f"job-{job['worker']:04d}-r{job['round']}.json")
-    with open(job_path, "w") as f:
+    """Body of one worker task: gather its inbox and conditional-GET data, run the scrapy
+    process, then commit its log unit and hand its links for other hosts on through the root."""
+    import tempfile
+
+    state = WorkerState({**job, "root": root.uri}, root)
+    state.fetch_events()
+    k, rel = job["worker"], f"crawl/{job['crawl_id']}"
+    job = {**job, "root": root.uri, "inbox": _inbox(root, rel, job["round"], k),
+           "conditional": _conditional_for(root, job.get("previous"), k, job["workers"])}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"webmill-job-{job['crawl_id']}-{k:04d}-", delete=False) as f:
         json.dump(job, f)
-    progress_path = os.path.join(crawl_dir, "state", f"progress-{job['worker']:04d}.json")
+        job_path = f.name
     proc = subprocess.Popen([sys.executable, "-m", "webmill.crawl.worker", job_path],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     summary = None
+    last_progress = 0.0
     for line in proc.stdout:
         try:
             msg = json.loads(line)
         except ValueError:
             continue
-        if "progress" in msg:
-            tmp = progress_path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(msg, f)
-            os.replace(tmp, progress_path)
+        if "progress" in msg and time.time() - last_progress >= 2.0:
+            last_progress = time.time()
+            try:
+                root.write_bytes_atomic(json.dumps(msg).encode(), rel, "state", f"progress-{k:04d}.json")
+            except OSError:
+                pass  # progress is for the user's eyes; a failed write must not fail the worker
         elif "summary" in msg:
             summary = msg["summary"]
     err = proc.stderr.read()
+    os.unlink(job_path)
     if proc.wait() != 0 or summary is None:
-        raise RuntimeError(f"crawl worker {job['worker']} exited with {proc.returncode}: {err[-2000:]}")
-    state = WorkerState(job)
+        raise RuntimeError(f"crawl worker {k} exited with {proc.returncode}: {err[-2000:]}")
+    state.publish_events()
     events = state.events()
-    table = log_rows(state.warc_dir, state.warc_files(), events, f"crawl/{job['crawl_id']}/warc", job["worker"])
-    writer = DatasetWriter(root, f"crawl/{job['crawl_id']}/log", LOG_SCHEMA, row_group_rows=4096)
+    table = log_rows(state.open_warc, state.warc_files(), events, f"{rel}/warc", k)
+    writer = DatasetWriter(root, f"{rel}/log", LOG_SCHEMA, row_group_rows=4096)
     counts = dict(Counter(table.column("outcome").to_pylist()))
-    writer.write_unit(f"worker-{job['worker']:04d}", [table], fingerprint=f"round-{job['round']}",
+    writer.write_unit(f"worker-{k:04d}", [table], fingerprint=f"round-{job['round']}",
                       stats={"outcomes": counts, "bytes": int(sum(b or 0 for b in table.column("bytes").to_pylist()))})
-    summary["handoffs"] = [e for e in events if e.get("kind") == "handoff"]
+    summary["handoff_count"] = _hand_on(root, rel, job["round"], k, job["workers"], events)
     summary["log_counts"] = counts
+    summary["node"] = _node_id()
     return summary
+
+
+def _hand_on(root: CorpusRoot, rel: str, round_: int, k: int, workers: int, events: list[dict]) -> int:
+    """This round's links for hosts other workers own, one file per owner:
+    ``state/handoff/r<round>/to-<owner>/from-<k>.jsonl``. The owner drops the ones it has seen."""
+    by_owner: dict[int, list[dict]] = {}
+    for e in events:
+        if e.get("kind") == "handoff" and e.get("round", round_) == round_:
+            by_owner.setdefault(owner_of(host_of(e["url"]), workers), []).append(
+                {"url": e["url"], "depth": e.get("depth", 0), "referrer": e.get("referrer")})
+    for owner, links in by_owner.items():
+        body = "".join(json.dumps(x) + "\n" for x in links).encode()
+        root.write_bytes_atomic(body, rel, HANDOFF, f"r{round_:04d}", f"to-{owner:04d}", f"from-{k:04d}.jsonl")
+    return sum(map(len, by_owner.values()))
+
+
+def _inbox(root: CorpusRoot, rel: str, round_: int, k: int) -> list[dict]:
+    if round_ == 0:
+        return []
+    folder = (rel, HANDOFF, f"r{round_ - 1:04d}", f"to-{k:04d}")
+    out: list[dict] = []
+    for name in root.listdir(*folder):
+        if name.endswith(".jsonl"):
+            out += [json.loads(line) for line in root.read_bytes(*folder, name).splitlines() if line.strip()]
+    return out
+
+
+def _conditional_for(root: CorpusRoot, previous: dict | None, k: int, workers: int) -> dict:
+    """URL → ETag / Last-Modified / stored copy, for the hosts worker k owns, from the previous
+    finished crawl's log. With the same worker count only worker k's own unit is read."""
+    if not previous:
+        return {}
+    from webmill.shards import Manifest
+
+    dataset = f"crawl/{previous['id']}/log"
+    manifest = Manifest.load(root, dataset)
+    unit = manifest.units.get(f"worker-{k:04d}") if previous.get("workers") == workers else None
+    parts = unit.parts if unit is not None else None
+    reader = DatasetReader(root, dataset)
+    out = {}
+    cols = ["url", "outcome", "etag", "last_modified", "warc_file", "warc_offset"]
+    for batch in reader.iter_batches(columns=cols, parts=parts):
+        for r in batch.to_pylist():
+            if r["outcome"] == "stored" and (r["etag"] or r["last_modified"]) and \
+                    owner_of(host_of(r["url"]), workers) == k:
+                out[r["url"]] = {"etag": r["etag"], "last_modified": r["last_modified"],
+                                 "warc": r["warc_file"], "offset": r["warc_offset"]}
+    return out
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:
+        return None
 
 
 # ---------------------------------------------------------------- the driver
 def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
               on_progress=None) -> dict:
-    """Run (or resume) crawl ``crawl_id`` to the end; returns its summary."""
-    crawl_dir = crawl_dir_of(root, crawl_id)
-    os.makedirs(crawl_dir, exist_ok=True)
-    spec_path = os.path.join(crawl_dir, "spec.json")
-    with open(spec_path, "w") as f:
-        json.dump(spec, f, indent=1)
+    """Run (or resume) crawl ``crawl_id`` to the end; returns its summary.
+
+    The driver holds no per-URL state: each round's links travel between workers through
+    the root, and each worker reads its own share of the previous crawl's log."""
+    rel = f"crawl/{crawl_id}"
+    root.write_bytes_atomic(json.dumps(spec, indent=1).encode(), rel, "spec.json")
     workers = spec["workers"]
     hosts = allowed_hosts(spec)
-    conditional = _conditional_map(root, catalog, spec, crawl_id)
     page_budget = -(-spec["max_pages"] // workers) if spec["max_pages"] else 0
 
     task = ray.remote(max_retries=3, retry_exceptions=True)(run_worker)
-    base = {"crawl_id": crawl_id, "crawl_dir": crawl_dir, "spec": spec, "workers": workers,
-            "allowed_hosts": hosts, "page_budget": page_budget, "conditional": conditional}
+    base = {"crawl_id": crawl_id, "spec": spec, "workers": workers, "allowed_hosts": hosts,
+            "page_budget": page_budget, "previous": _previous(root, catalog, spec, crawl_id)}
     seeds_by_worker: dict[int, list[dict]] = {k: [] for k in range(workers)}
     for s in spec["seeds"]:
         seeds_by_worker[owner_of(host_of(s), workers)].append({"url": s, "depth": 0, "referrer": None})
 
     t0 = time.time()
-    routed: set[str] = set()
-    inbox: dict[int, list[dict]] = {k: [] for k in range(workers)}
     round_ = 0
     summaries: list[dict] = []
+    last_progress = 0.0
     while True:
-        refs = [task.remote({**base, "worker": k, "round": round_, "seeds": seeds_by_worker[k] if round_ == 0 else [],
-                             "inbox": inbox[k]}, root) for k in range(workers)]
+        refs = [task.remote({**base, "worker": k, "round": round_, "seeds": seeds_by_worker[k] if round_ == 0 else []},
+                            root) for k in range(workers)]
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, timeout=1.0)
-            if on_progress:
-                on_progress(_progress(crawl_dir, workers), time.time() - t0)
+            if on_progress and time.time() - last_progress >= 2.0:
+                last_progress = time.time()
+                on_progress(_progress(root, rel, workers), time.time() - t0)
             if catalog is not None and catalog.job(crawl_id)["state"] == "cancelled":
                 for r in refs:
                     ray.cancel(r, force=True)
                 raise CrawlCancelled(crawl_id)
         results = ray.get(refs)
         summaries.extend(results)
-        inbox = {k: [] for k in range(workers)}
-        new = 0
-        for res in results:
-            for h in res["handoffs"]:
-                if h["url"] not in routed:
-                    routed.add(h["url"])
-                    inbox[owner_of(host_of(h["url"]), workers)].append(h)
-                    new += 1
         round_ += 1
-        if not new:
+        if not sum(r["handoff_count"] for r in results):
             break
 
-    manifest = DatasetWriter(root, f"crawl/{crawl_id}/log", LOG_SCHEMA).finalize(crawl_id=crawl_id, rounds=round_)
-    reader = DatasetReader(root, f"crawl/{crawl_id}/log")
+    manifest = DatasetWriter(root, f"{rel}/log", LOG_SCHEMA).finalize(crawl_id=crawl_id, rounds=round_)
+    reader = DatasetReader(root, f"{rel}/log")
     outcomes = dict(Counter(reader.read_all(columns=["outcome"]).column("outcome").to_pylist()))
-    warcs = sorted(p for p in os.listdir(os.path.join(crawl_dir, "warc")) if p.endswith(".warc.gz"))
+    warcs = [p for p in root.listdir(rel, "warc") if p.endswith(".warc.gz")]
     return {
         "crawl_id": crawl_id,
         "outcomes": outcomes,
@@ -180,9 +232,10 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
         "rounds": round_,
         "workers": workers,
         "seconds": round(time.time() - t0, 2),
-        "warc_files": [f"crawl/{crawl_id}/warc/{w}" for w in warcs],
-        "log": f"crawl/{crawl_id}/log",
+        "warc_files": [f"{rel}/warc/{w}" for w in warcs],
+        "log": f"{rel}/log",
         "repaired": [r for s in summaries for r in s.get("repaired", [])],
+        "nodes": sorted({s["node"] for s in summaries if s.get("node")}),
     }
 
 
@@ -205,13 +258,12 @@ def run_catalogued(root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Ca
     return summary
 
 
-def _progress(crawl_dir: str, workers: int) -> dict:
+def _progress(root: CorpusRoot, rel: str, workers: int) -> dict:
     total: dict = {}
     nbytes = 0
     for k in range(workers):
         try:
-            with open(os.path.join(crawl_dir, "state", f"progress-{k:04d}.json")) as f:
-                msg = json.load(f)
+            msg = json.loads(root.read_bytes(rel, "state", f"progress-{k:04d}.json"))
         except (OSError, ValueError):
             continue
         for o, n in msg["progress"].items():
@@ -220,18 +272,11 @@ def _progress(crawl_dir: str, workers: int) -> dict:
     return {"counts": total, "bytes": nbytes}
 
 
-def _conditional_map(root: CorpusRoot, catalog: Catalog | None, spec: dict, crawl_id: str) -> dict:
-    """URL → ETag / Last-Modified / stored copy from the last finished crawl of the same seeds."""
+def _previous(root: CorpusRoot, catalog: Catalog | None, spec: dict, crawl_id: str) -> dict | None:
+    """The last finished crawl of the same seeds (its id and worker count), whose log workers read."""
     if catalog is None:
-        return {}
+        return None
     prev = catalog.previous_done(spec, crawl_id)
     if prev is None or not root.exists("crawl", prev["id"], "log"):
-        return {}
-    table = DatasetReader(root, f"crawl/{prev['id']}/log").read_all(
-        columns=["url", "outcome", "etag", "last_modified", "warc_file", "warc_offset"])
-    out = {}
-    for r in table.to_pylist():
-        if r["outcome"] == "stored" and (r["etag"] or r["last_modified"]):
-            out[r["url"]] = {"etag": r["etag"], "last_modified": r["last_modified"],
-                             "warc": root.path(r["warc_file"]), "offset": r["warc_offset"]}
-    return out
+        return None
+    return {"id": prev["id"], "workers": prev["spec"].get("workers")}

@@ -49,7 +49,7 @@ class SiteSpider(scrapy.Spider):
     name = "webmill"
 
     def __init__(self, *, job: dict, owns: Callable[[str], bool], record: "Callable[[dict], None]",
-                 start: Iterable[dict], seen: set[str], stored_count: dict[str, int], **kw):
+                 start: Iterable[dict], seen: set[str], stored_count: dict[str, int], open_blob=None, **kw):
         super().__init__(**kw)
         spec = job["spec"]
         self.job = job
@@ -67,6 +67,7 @@ class SiteSpider(scrapy.Spider):
         self.stored_count = stored_count
         self.stored_total = sum(stored_count.values())
         self.conditional = job.get("conditional", {})
+        self.open_blob = open_blob or (lambda path: open(path, "rb"))
         self.traps = TrapGuard(spec["max_url_length"], spec["max_repeated_segments"], spec["max_query_params"])
 
     # requests -------------------------------------------------------------
@@ -137,7 +138,7 @@ class SiteSpider(scrapy.Spider):
         if response.status == 304:
             self.record({"kind": "event", **base, "outcome": "not_modified"})
             # unchanged since the last crawl: follow the links of the copy stored then
-            yield from self._follow(previous_links(self.conditional.get(url)), depth, url)
+            yield from self._follow(previous_links(self.conditional.get(url), self.open_blob), depth, url)
             return
         if _is_sitemap(url, ctype, response.body):
             self.record({"kind": "event", **base, "outcome": "sitemap"})
@@ -195,15 +196,16 @@ def sitemap_urls(body: bytes) -> list[str]:
         return []
 
 
-def previous_links(cond: dict | None) -> list[str]:
-    """Links of the copy of a page stored by the previous crawl (for a 304)."""
+def previous_links(cond: dict | None, open_blob) -> list[str]:
+    """Links of the copy of a page stored by the previous crawl (for a 304); ``open_blob(path)``
+    opens that crawl's WARC file (root-relative) for reading."""
     if not cond or not cond.get("warc"):
         return []
     from warcio.archiveiterator import ArchiveIterator
     import lxml.html
 
     try:
-        with open(cond["warc"], "rb") as f:
+        with open_blob(cond["warc"]) as f:
             f.seek(cond["offset"])
             record = next(iter(ArchiveIterator(f)))
             base = record.rec_headers.get_header("WARC-Target-URI")

@@ -32,19 +32,25 @@ class StoredRecord:
 
 
 class RollingWarcWriter:
-    def __init__(self, directory: str, prefix: str, max_bytes: int, software: str = "webmill"):
+    """``on_close(name, path)`` runs after each file is committed locally (an object-store
+    root uploads it then); ``taken`` names files already committed elsewhere, so that
+    sequence numbers continue after them."""
+
+    def __init__(self, directory: str, prefix: str, max_bytes: int, software: str = "webmill",
+                 on_close=None, taken: list[str] = ()):
         self.directory = directory
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.software = software
+        self.on_close = on_close
         os.makedirs(directory, exist_ok=True)
-        self._seq = self._next_seq()
+        self._seq = self._next_seq(taken)
         self._f = None
         self._writer: WARCWriter | None = None
         self._name: str | None = None
 
-    def _next_seq(self) -> int:
-        seqs = [int(n[len(self.prefix) + 1:].split(".")[0]) for n in os.listdir(self.directory)
+    def _next_seq(self, taken) -> int:
+        seqs = [int(n[len(self.prefix) + 1:].split(".")[0]) for n in [*os.listdir(self.directory), *taken]
                 if n.startswith(self.prefix + "-") and ".warc.gz" in n]
         return max(seqs, default=-1) + 1
 
@@ -92,7 +98,9 @@ class RollingWarcWriter:
         self._f.close()
         final = os.path.join(self.directory, self._name)
         os.replace(final + OPEN_SUFFIX, final)
-        self._f = self._writer = self._name = None
+        name, self._f, self._writer, self._name = self._name, None, None, None
+        if self.on_close:
+            self.on_close(name, final)
 
 
 def _stored_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
@@ -142,9 +150,9 @@ def repair(path: str) -> tuple[int, int]:
     return kept, size - good_end
 
 
-def iter_responses(path: str) -> Iterator[tuple[object, bytes, int, int]]:
-    """(record, body, offset, length) for each response record of a WARC file."""
-    with open(path, "rb") as f:
+def iter_responses(path_or_file) -> Iterator[tuple[object, bytes, int, int]]:
+    """(record, body, offset, length) for each response record of a WARC file (a path or an open file)."""
+    with (open(path_or_file, "rb") if isinstance(path_or_file, str) else path_or_file) as f:
         it = ArchiveIterator(f)
         for record in it:
             if record.rec_type != "response":

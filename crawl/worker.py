@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 import zlib
 from datetime import datetime, timezone
@@ -25,18 +26,57 @@ def owner_of(host: str, workers: int) -> int:
     return zlib.crc32(host.encode()) % workers
 
 
-class WorkerState:
-    """Paths and recovered state of worker k of a crawl."""
+def spool_dir(crawl_id: str) -> str:
+    """Where a worker on this node writes before its files reach an object-store root."""
+    return os.path.join(tempfile.gettempdir(), "webmill-spool", crawl_id)
 
-    def __init__(self, job: dict):
+
+class WorkerState:
+    """Paths and recovered state of worker k of a crawl.
+
+    The worker writes into a local folder: the crawl's own folder on a local root, or a
+    spool in the node's temp dir on an object-store root. What is committed lives in the
+    root: a WARC file once it is closed (``publish`` uploads it and drops the spooled copy),
+    the event file when the worker ends. A retry on another node starts from the root.
+    """
+
+    def __init__(self, job: dict, root=None):
         self.job = job
         self.k = job["worker"]
-        self.crawl_dir = job["crawl_dir"]
+        self.root = root if root is not None else open_root(job["root"])
+        self.rel = f"crawl/{job['crawl_id']}"
+        self.local = self.root.is_local
+        self.crawl_dir = self.root.local_path(self.rel) if self.local else spool_dir(job["crawl_id"])
         self.warc_dir = os.path.join(self.crawl_dir, "warc")
-        self.events_path = os.path.join(self.crawl_dir, "state", f"worker-{self.k:04d}.jsonl")
+        self.events_name = f"worker-{self.k:04d}.jsonl"
+        self.events_path = os.path.join(self.crawl_dir, "state", self.events_name)
         self.prefix = f"{job['crawl_id']}-w{self.k:04d}"
         os.makedirs(os.path.dirname(self.events_path), exist_ok=True)
         os.makedirs(self.warc_dir, exist_ok=True)
+
+    # the root's copy -----------------------------------------------------
+    def fetch_events(self) -> None:
+        """On an object-store root, start from the root's event file unless this node has a newer one."""
+        if self.local or os.path.exists(self.events_path):
+            return
+        if self.root.exists(self.rel, "state", self.events_name):
+            with open(self.events_path, "wb") as f:
+                f.write(self.root.read_bytes(self.rel, "state", self.events_name))
+
+    def publish_events(self) -> None:
+        if not self.local and os.path.exists(self.events_path):
+            with open(self.events_path, "rb") as f:
+                self.root.write_bytes_atomic(f.read(), self.rel, "state", self.events_name)
+
+    def publish(self, name: str, path: str) -> None:
+        """A closed WARC file into the root (a no-op where the root is this folder)."""
+        if self.local:
+            return
+        dest = self.root.path(self.rel, "warc", name)
+        with open(path, "rb") as src, self.root.fs.open_output_stream(dest) as out:
+            while chunk := src.read(8 << 20):
+                out.write(chunk)
+        os.remove(path)
 
     def repair_open_warcs(self) -> list[dict]:
         fixed = []
@@ -44,10 +84,16 @@ class WorkerState:
             if name.startswith(self.prefix) and name.endswith(OPEN_SUFFIX):
                 kept, cut = repair(os.path.join(self.warc_dir, name))
                 fixed.append({"file": name, "records_kept": kept, "bytes_cut": cut})
+        for name in sorted(os.listdir(self.warc_dir)):  # closed but not yet uploaded when the worker died
+            if not self.local and name.startswith(self.prefix) and name.endswith(".warc.gz"):
+                self.publish(name, os.path.join(self.warc_dir, name))
         return fixed
 
     def warc_files(self) -> list[str]:
-        return sorted(n for n in os.listdir(self.warc_dir) if n.startswith(self.prefix) and n.endswith(".warc.gz"))
+        return [n for n in self.root.listdir(self.rel, "warc") if n.startswith(self.prefix) and n.endswith(".warc.gz")]
+
+    def open_warc(self, name: str):
+        return self.root.fs.open_input_stream(self.root.path(self.rel, "warc", name), compression=None)
 
     def events(self) -> list[dict]:
         out = []
@@ -61,13 +107,19 @@ class WorkerState:
         return out
 
 
+def open_root(uri: str):
+    from webmill.shards import CorpusRoot
+
+    return CorpusRoot.open(uri, create=False, writable=False)
+
+
 def recover(state: WorkerState, with_links: bool):
     """(seen urls, stored count per host, frontier of links from stored pages)."""
     seen: set[str] = set()
     stored: dict[str, int] = {}
     frontier: list[dict] = []
     for name in state.warc_files():
-        for record, body, _, _ in iter_responses(os.path.join(state.warc_dir, name)):
+        for record, body, _, _ in iter_responses(state.open_warc(name)):
             h = record.rec_headers
             url = h.get_header("WARC-Webmill-Requested-URI") or h.get_header("WARC-Target-URI")
             seen.add(url)
@@ -133,7 +185,9 @@ class Recorder:
 
     def __init__(self, state: WorkerState, spec: dict):
         self.state = state
-        self.warc = RollingWarcWriter(state.warc_dir, state.prefix, spec["warc_max_bytes"])
+        self.warc = RollingWarcWriter(state.warc_dir, state.prefix, spec["warc_max_bytes"], on_close=state.publish,
+                                      taken=state.warc_files())
+        self.round = state.job["round"]
         self.events = open(state.events_path, "ab")
         self.counts: dict[str, int] = {}
         self.progress_every = 2.0
@@ -161,6 +215,7 @@ class Recorder:
         else:
             item["fetched_at"] = time.time()
             item["kind"] = kind
+            item["round"] = self.round
             self.events.write(json.dumps(item, default=str).encode() + b"\n")
             self.events.flush()
             outcome = item.get("outcome", kind)
@@ -200,6 +255,8 @@ def run(job: dict) -> dict:
     interrupted = round_ not in finished_rounds and bool(repaired or events or state.warc_files())
     seen, stored, frontier = recover(state, with_links=interrupted)
     start = [*job["seeds"], *job["inbox"], *frontier] if round_ not in finished_rounds else []
+    # links handed on to this worker are de-duplicated here, against its own seen set
+    start = [s for s in start if s["url"] not in seen]
 
     workers = job["workers"]
     recorder = Recorder(state, spec)
@@ -207,7 +264,8 @@ def run(job: dict) -> dict:
     t0 = time.time()
     if start:
         process.crawl(SiteSpider, job=job, owns=lambda h: owner_of(h, workers) == state.k, record=recorder,
-                      start=start, seen=seen, stored_count=stored)
+                      start=start, seen=seen, stored_count=stored,
+                      open_blob=lambda rel: state.root.fs.open_input_file(state.root.path(rel)))
         process.start()
     recorder.close()
     lock.close()
