@@ -6,8 +6,8 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import time
-from pathlib import Path
 
 from webmill.errors import UserError
 
@@ -51,74 +51,109 @@ def spec_hash(spec: dict) -> str:
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def catalog_path(root) -> str:
-    local = root.local_path("catalog.sqlite")
-    if local:
-        return local
-    # SQLite needs a local file; a remote root keeps its catalog in the user's cache.
-    key = hashlib.sha1(root.uri.encode()).hexdigest()[:16]
-    path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webmill" / key / "catalog.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
 class Catalog:
-    def __init__(self, path: str):
+    """On a local root the catalog is ``<root>/catalog.sqlite`` itself. SQLite needs a local
+    file, so on an object-store root the catalog object is copied into a temp file before
+    each use and put back after each change: the root stays the only shared state, and any
+    node can run ``crawl resume`` or the scheduler. Two drivers changing one object-store
+    catalog at the same moment can lose one change (a lease per root is issue #15's)."""
+
+    def __init__(self, path: str, root=None):
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.root = None if root is None or root.is_local else root
+        self.display = root.display("catalog.sqlite") if root is not None else path
+        self._connect()
+
+    def _connect(self) -> None:
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        # a remote copy must be one complete file after each change: no write-ahead log beside it
+        self.db.execute("PRAGMA journal_mode=" + ("DELETE" if self.root is not None else "WAL"))
         self.db.executescript(SCHEMA)
 
     @classmethod
     def open(cls, root) -> "Catalog":
-        return cls(catalog_path(root))
+        local = root.local_path("catalog.sqlite")
+        if local:
+            return cls(local, root)
+        path = os.path.join(tempfile.mkdtemp(prefix="webmill-catalog-"), "catalog.sqlite")
+        existed = root.exists("catalog.sqlite")
+        if existed:
+            with open(path, "wb") as f:
+                f.write(root.read_bytes("catalog.sqlite"))
+        self = cls(path, root)
+        if not existed:
+            self._push()
+        return self
+
+    def _pull(self) -> None:
+        if self.root is None or not self.root.exists("catalog.sqlite"):
+            return
+        self.db.close()
+        with open(self.path, "wb") as f:
+            f.write(self.root.read_bytes("catalog.sqlite"))
+        self._connect()
+
+    def _push(self) -> None:
+        if self.root is not None:
+            with open(self.path, "rb") as f:
+                self.root.write_bytes_atomic(f.read(), "catalog.sqlite")
+
+    def _write(self, sql: str, params: tuple):
+        self._pull()
+        cur = self.db.execute(sql, params)
+        self._push()
+        return cur
+
+    def _read(self, sql: str, params: tuple = ()):
+        self._pull()
+        return self.db.execute(sql, params)
 
     # jobs ----------------------------------------------------------------
     def add_job(self, job_id: str, spec: dict, state: str = "queued", schedule_id: int | None = None) -> None:
-        self.db.execute("INSERT INTO jobs (id, spec, spec_hash, state, created, schedule_id) VALUES (?,?,?,?,?,?)",
+        self._write("INSERT INTO jobs (id, spec, spec_hash, state, created, schedule_id) VALUES (?,?,?,?,?,?)",
                         (job_id, json.dumps(spec), spec_hash(spec), state, time.time(), schedule_id))
 
     def job(self, job_id: str) -> dict:
-        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise UserError(f"crawl {job_id}: no such crawl in {self.path}")
+            raise UserError(f"crawl {job_id}: no such crawl in {self.display}")
         return _job(row)
 
     def jobs(self, state: str | None = None) -> list[dict]:
         q = "SELECT * FROM jobs" + (" WHERE state = ?" if state else "") + " ORDER BY created"
-        return [_job(r) for r in self.db.execute(q, (state,) if state else ())]
+        return [_job(r) for r in self._read(q, (state,) if state else ())]
 
     def set_state(self, job_id: str, state: str, **fields) -> None:
         cols = {"state": state, **fields}
         if "counts" in cols:
             cols["counts"] = json.dumps(cols["counts"])
         sets = ", ".join(f"{k} = ?" for k in cols)
-        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*cols.values(), job_id))
+        self._write(f"UPDATE jobs SET {sets} WHERE id = ?", (*cols.values(), job_id))
 
     def previous_done(self, spec: dict, before_id: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM jobs WHERE spec_hash = ? AND state = 'done' AND id != ? "
+        row = self._read("SELECT * FROM jobs WHERE spec_hash = ? AND state = 'done' AND id != ? "
                               "ORDER BY ended DESC LIMIT 1", (spec_hash(spec), before_id)).fetchone()
         return _job(row) if row else None
 
     # schedules -------------------------------------------------------------
     def add_schedule(self, spec: dict, every_s: float, first_due: float | None = None) -> int:
-        cur = self.db.execute("INSERT INTO schedules (spec, spec_hash, every_s, next_due, created) VALUES (?,?,?,?,?)",
+        cur = self._write("INSERT INTO schedules (spec, spec_hash, every_s, next_due, created) VALUES (?,?,?,?,?)",
                               (json.dumps(spec), spec_hash(spec), every_s, first_due or time.time(), time.time()))
         return cur.lastrowid
 
     def schedules(self) -> list[dict]:
-        return [dict(r) | {"spec": json.loads(r["spec"])} for r in self.db.execute("SELECT * FROM schedules WHERE active = 1")]
+        return [dict(r) | {"spec": json.loads(r["spec"])} for r in self._read("SELECT * FROM schedules WHERE active = 1")]
 
     def due_schedules(self, now: float) -> list[dict]:
         return [s for s in self.schedules() if s["next_due"] <= now]
 
     def advance_schedule(self, sid: int, now: float) -> None:
-        row = self.db.execute("SELECT every_s, next_due FROM schedules WHERE id = ?", (sid,)).fetchone()
+        row = self._read("SELECT every_s, next_due FROM schedules WHERE id = ?", (sid,)).fetchone()
         nxt = row["next_due"]
         while nxt <= now:
             nxt += row["every_s"]
-        self.db.execute("UPDATE schedules SET next_due = ? WHERE id = ?", (nxt, sid))
+        self._write("UPDATE schedules SET next_due = ? WHERE id = ?", (nxt, sid))
 
 
 def _job(row) -> dict:

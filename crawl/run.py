@@ -206,8 +206,10 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, timeout=1.0)
-            if on_progress and time.time() - last_progress >= 2.0:
-                last_progress = time.time()
+            if time.time() - last_progress < 2.0 and pending:
+                continue
+            last_progress = time.time()
+            if on_progress:
                 on_progress(_progress(root, rel, workers), time.time() - t0)
             if catalog is not None and catalog.job(crawl_id)["state"] == "cancelled":
                 for r in refs:

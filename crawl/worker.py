@@ -73,7 +73,7 @@ class WorkerState:
         if self.local:
             return
         dest = self.root.path(self.rel, "warc", name)
-        with open(path, "rb") as src, self.root.fs.open_output_stream(dest) as out:
+        with open(path, "rb") as src, self.root.fs.open_output_stream(dest, compression=None) as out:
             while chunk := src.read(8 << 20):
                 out.write(chunk)
         os.remove(path)

@@ -71,7 +71,7 @@ class CorpusRoot:
         if writable:
             probe = self.path(f".webmill-probe-{uuid.uuid4().hex}")
             try:
-                with self.fs.open_output_stream(probe) as f:
+                with self.fs.open_output_stream(probe, compression=None) as f:
                     f.write(b"ok")
                 self.fs.delete_file(probe)
             except Exception as e:
@@ -121,7 +121,7 @@ class CorpusRoot:
         target = self.path(*parts)
         self.fs.create_dir(posixpath.dirname(target), recursive=True)
         tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
-        with self.fs.open_output_stream(tmp) as f:
+        with self.fs.open_output_stream(tmp, compression=None) as f:
             f.write(data)
         self.fs.move(tmp, target)
 

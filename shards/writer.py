@@ -159,7 +159,7 @@ class UnitWriter:
         root, ds = self.ds.root, self.ds
         self._tmp_path = root.path(ds.dataset, TMP, f"{self.slug}-{len(self.parts):05d}.{uuid.uuid4().hex[:8]}.parquet")
         root.fs.create_dir(posixpath.dirname(self._tmp_path), recursive=True)
-        self._sink = _HashingSink(root.fs.open_output_stream(self._tmp_path), ds.checksum)
+        self._sink = _HashingSink(root.fs.open_output_stream(self._tmp_path, compression=None), ds.checksum)
         self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), ds.schema, compression=ds.compression,
                                         write_statistics=True)
         self._part_rows = 0
