@@ -85,16 +85,14 @@ def _bar(go, x, y, y_title, *, horizontal=False, x_title=None):
 
 
 def _loss_curves(root: CorpusRoot) -> dict:
-    path = root.local_path("runs")
     out = {}
-    if not path or not os.path.isdir(path):
-        return out
-    for name in sorted(os.listdir(path)):
-        metrics = os.path.join(path, name, "metrics.jsonl")
-        if not os.path.exists(metrics):
+    for name in root.listdir("runs"):
+        if not root.exists("runs", name, "metrics.jsonl"):
             continue
         pts = {"step": [], "loss": [], "val_step": [], "val_loss": []}
-        for line in open(metrics):
+        for line in root.read_bytes("runs", name, "metrics.jsonl").decode().splitlines():
+            if not line.strip():
+                continue
             r = json.loads(line)
             pts["step"].append(r["step"])
             pts["loss"].append(r["loss"])

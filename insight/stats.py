@@ -3,7 +3,6 @@ from single-column DuckDB scans where they do not (outcomes, hosts, lengths)."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 from webmill.insight.views import connect
@@ -114,15 +113,10 @@ def _shards(root) -> dict:
 
 
 def _training(root) -> dict:
-    path = root.local_path("runs")
-    if not path or not os.path.isdir(path):
-        return {}
     runs = {}
-    for name in sorted(os.listdir(path)):
-        summary = os.path.join(path, name, "summary.json")
-        if os.path.exists(summary):
-            with open(summary) as f:
-                s = json.load(f)
+    for name in root.listdir("runs"):
+        if root.exists("runs", name, "summary.json"):
+            s = json.loads(root.read_bytes("runs", name, "summary.json"))
             runs[name] = {k: s.get(k) for k in ("step", "max_steps", "tokens_seen", "train_loss", "val_loss",
                                                  "val_unigram_entropy", "parameters", "finished")}
     return runs

@@ -195,14 +195,12 @@ class Pipeline:
                                 max_chars=c.tokenizer_max_chars, doc_cap=c.tokenizer_doc_cap, ray_fn=self.ray_fn)
 
     def _train(self) -> dict:
-        import os
-
         from webmill.train.launch import run_training
-        from webmill.train.plan import make_plan, resume_plan, runs_dir
+        from webmill.train.plan import RUNS, make_plan, resume_plan
 
         shards = self._upstream("shard")["name"]
         name = f"{shards}-{self._fp('train')[:8]}"
-        if os.path.exists(os.path.join(runs_dir(self.root), name, "plan.json")):
+        if self.root.exists(RUNS, name, "plan.json"):
             plan = resume_plan(self.root, name, self.cfg.train)
         else:
             plan = make_plan(self.root, self.cfg.train, shards=shards, name=name)

@@ -67,7 +67,7 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
 
 
 @click.command("generate")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir")
 @click.option("--prompt", default="", help="text to continue")
 @click.option("--max-new-tokens", type=int, default=100, show_default=True)
 @click.option("--temperature", type=float, default=0.8, show_default=True, help="0 = greedy")
@@ -77,14 +77,11 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
 @pass_ctx
 def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, device):
     """Sample text from a trained run, streaming tokens to stdout."""
-    import os
-
     from webmill.train.generate import load_run, stream_text
+    from webmill.train.runfiles import RunFiles
     from webmill.train.trainer import pick_device
 
-    if not os.path.isdir(run_dir) and os.path.isdir(os.path.join(ctx.root_uri, "runs", run_dir)):
-        run_dir = os.path.join(ctx.root_uri, "runs", run_dir)
-    model, tok = load_run(run_dir, pick_device(device))
+    model, tok = load_run(RunFiles.named(ctx.root(create=False, writable=False), run_dir), pick_device(device))
     click.echo(prompt, nl=False)
     for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                              top_k=top_k or None, seed=seed):

@@ -1,38 +1,35 @@
 """Load a trained run (its ``final/`` folder or newest checkpoint) and sample from it with a KV cache."""
 from __future__ import annotations
 
-import json
-import os
-
 import torch
+from tokenizers import Tokenizer
 
 from webmill.errors import UserError
 from webmill.train import checkpoint as ckpt
 from webmill.train.model import LlamaLM, ModelConfig
-from webmill.train.tokenizer import load as load_tokenizer
+from webmill.train.plan import load_tokenizer
+from webmill.train.runfiles import RunFiles
 
 
-def load_run(run_dir: str, device: torch.device):
-    """(model, tokenizer) from ``run_dir/final`` if the run finished, else from its newest checkpoint."""
-    if not os.path.isdir(run_dir):
-        raise UserError(f"{run_dir}: no such run folder")
-    final = os.path.join(run_dir, "final")
-    if os.path.exists(os.path.join(final, "training.json")):
-        with open(os.path.join(final, "training.json")) as f:
-            mcfg = ModelConfig(**json.load(f)["webmill_model"])
-        weights, tok_path = os.path.join(final, "model.safetensors"), final
+def load_run(run: RunFiles, device: torch.device):
+    """(model, tokenizer) from the run's ``final/`` if it finished, else from its newest checkpoint."""
+    if not run.exists("final", "training.json") and not run.exists("plan.json"):
+        raise UserError(f"{run.display()}: no such run")
+    if run.exists("final", "training.json"):
+        mcfg = ModelConfig(**run.read_json("final", "training.json")["webmill_model"])
+        weights = ("final", "model.safetensors")
+        tok = Tokenizer.from_str(run.read_bytes("final", "tokenizer.json").decode())
     else:
-        folder = ckpt.latest(run_dir)
-        plan_path = os.path.join(run_dir, "plan.json")
-        if folder is None or not os.path.exists(plan_path):
-            raise UserError(f"{run_dir}: neither final/ nor a checkpoint to generate from")
-        with open(plan_path) as f:
-            plan = json.load(f)
-        mcfg, weights, tok_path = ModelConfig(**plan["model"]), os.path.join(folder, "model.safetensors"), plan["tokenizer"]
+        name = ckpt.latest(run)
+        if name is None:
+            raise UserError(f"{run.display()}: neither final/ nor a checkpoint to generate from")
+        plan = run.read_json("plan.json")
+        mcfg, weights = ModelConfig(**plan["model"]), (ckpt.CHECKPOINTS, name, "model.safetensors")
+        tok = load_tokenizer(run.root, plan["tokenizer"])
     model = LlamaLM(mcfg)
-    ckpt.load_model(model, weights)
+    ckpt.load_model(model, run.read_bytes(*weights), run.display(*weights))
     model.to(device).eval()
-    return model, load_tokenizer(tok_path)
+    return model, tok
 
 
 def stream_text(model, tok, prompt: str, *, max_new_tokens: int, temperature: float, top_k: int | None, seed: int):

@@ -1,11 +1,8 @@
 """Run the training function in this process, or on N Ray Train workers (DDP: gloo on CPU, NCCL on GPUs)."""
 from __future__ import annotations
 
-import json
-import os
-
-from webmill.train.checkpoint import write_json_atomic
 from webmill.train.plan import save_plan
+from webmill.train.runfiles import RunFiles
 from webmill.train.trainer import train_loop
 
 SUMMARY = "summary.json"
@@ -23,7 +20,7 @@ def run_training(plan: dict, ray_fn=None) -> dict:
 
 
 def _write_summary(plan: dict, summary: dict) -> None:
-    write_json_atomic(os.path.join(plan["run_dir"], SUMMARY), summary)
+    RunFiles.of(plan).write_json(summary, SUMMARY)
 
 
 def _ray_worker(plan: dict) -> None:
@@ -44,6 +41,7 @@ def _run_on_ray(plan: dict) -> dict:
     from ray.train.torch import TorchConfig, TorchTrainer
 
     cfg = plan["train"]
+    run = RunFiles.of(plan)
     gpus = cfg["gpus_per_worker"]
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg["workers"]))
     plan = {**plan, "_cpus_per_worker": cpus}
@@ -52,8 +50,8 @@ def _run_on_ray(plan: dict) -> dict:
         _ray_worker, train_loop_config=plan,
         scaling_config=ScalingConfig(num_workers=cfg["workers"], use_gpu=gpus > 0, resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if gpus > 0 else "gloo"),
-        run_config=RunConfig(name=plan["name"], storage_path=os.path.join(plan["run_dir"], "ray")),
+        # Ray Train's own files (we keep no checkpoints there) also live in the run's folder of the root
+        run_config=RunConfig(name=plan["name"], storage_path=run.path("ray"), storage_filesystem=run.root.fs),
     )
     trainer.fit()
-    with open(os.path.join(plan["run_dir"], SUMMARY)) as f:
-        return json.load(f)
+    return run.read_json(SUMMARY)

@@ -7,7 +7,6 @@ resume reads it back and refuses a different model.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -16,7 +15,7 @@ from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
 from webmill.train import tokenizer as toklib
-from webmill.train.checkpoint import write_json_atomic
+from webmill.train.runfiles import RunFiles
 from webmill.train.config import TrainConfig
 from webmill.train.model import ModelConfig
 
@@ -34,7 +33,7 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
         sums = {s["path"]: s["sha256"] for sp in manifest["splits"].values() for s in sp["shards"]}
         return {"name": shards, "dataset": f"shards/{shards}", "train": train, "val": val, "id_filter": None,
                 "sha256": sums, "manifest_fingerprint": manifest["fingerprint"],
-                "tokenizer": root.local_path("shards", shards, "tokenizer")}
+                "tokenizer": f"shards/{shards}/tokenizer"}
     if not root.exists(shards):
         raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")
     reader = DatasetReader(root, shards)
@@ -43,60 +42,63 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
     paths = reader.paths()
     return {"name": shards.strip("/").replace("/", "-"), "dataset": shards, "train": paths, "val": paths,
             "id_filter": val_fraction, "sha256": {p["path"]: p["sha256"] for p in reader.parts},
-            "manifest_fingerprint": None, "tokenizer": root.local_path(shards, "_tokenizer")}
+            "manifest_fingerprint": None, "tokenizer": f"{shards.strip('/')}/_tokenizer"}
 
 
-def model_config(cfg: TrainConfig, tokenizer_path: str) -> ModelConfig:
+def load_tokenizer(root: CorpusRoot, ref: str):
+    """A plan's tokenizer: a folder inside the root (relative) or on this machine (absolute)."""
+    if os.path.isabs(ref):
+        return toklib.load(ref)
+    return toklib.load_from_root(root, ref)
+
+
+def model_config(cfg: TrainConfig, tok) -> ModelConfig:
     """The [train] preset sized to the tokenizer, with its special-token ids."""
-    tok = toklib.load(tokenizer_path)
     ids = toklib.special_ids(tok)
     return ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
                               bos_id=ids["bos"], eos_id=ids["eos"])
 
 
-def runs_dir(root: CorpusRoot) -> str:
-    path = root.local_path(RUNS)
-    if path is None:
-        raise UserError(f"training writes runs to a local disk; {root.display()} is not local "
-                        "(use a local --root for training)")
-    return path
-
-
 def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: str | None,
               tokenizer_path: str | None = None) -> dict:
     data = shard_inputs(root, shards, cfg.val_fraction)
-    tok_path = tokenizer_path or data["tokenizer"]
-    if tok_path is None or not os.path.exists(os.path.join(tok_path, "tokenizer.json")):
+    tok_ref = os.path.abspath(tokenizer_path) if tokenizer_path else data["tokenizer"]
+    if not (os.path.exists(os.path.join(tok_ref, "tokenizer.json")) if os.path.isabs(tok_ref)
+            else root.exists(tok_ref, "tokenizer.json")):
         raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
-    model = model_config(cfg, tok_path)
+    model = model_config(cfg, load_tokenizer(root, tok_ref))
     if cfg.seq_len > model.max_seq_len:
         raise UserError(f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
                         f"({model.max_seq_len} positions; raise [train] max_position)")
     name = name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = os.path.join(runs_dir(root), name)
-    return {"name": name, "run_dir": run_dir, "root": root.uri, "data": data, "tokenizer": tok_path,
-            "model": model.to_dict(), "train": dataclasses.asdict(cfg), "created_at": time.time()}
+    run = f"{RUNS}/{name}"
+    return {"name": name, "run": run, "run_dir": root.display(run), "root": root.uri, "data": data,
+            "tokenizer": tok_ref, "model": model.to_dict(), "train": dataclasses.asdict(cfg), "created_at": time.time()}
 
 
 def save_plan(plan: dict) -> None:
-    os.makedirs(plan["run_dir"], exist_ok=True)
-    write_json_atomic(os.path.join(plan["run_dir"], "plan.json"), plan)
+    RunFiles.of(plan).write_json(plan, "plan.json")
+
+
+def run_of(root: CorpusRoot, run: str) -> str:
+    """A run named on the command line (a name under runs/, or a folder inside a local root) → runs/<name>."""
+    if root.is_local and os.path.isdir(run):
+        rel = os.path.relpath(os.path.abspath(run), root.base)
+        if rel.startswith(".."):
+            raise UserError(f"{run}: not a run inside the corpus root {root.display()}")
+        return rel
+    return f"{RUNS}/{run.strip('/')}"
 
 
 def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
     """The saved plan of ``run`` (a name under runs/ or a path); a changed model config is refused."""
-    run_dir = run if os.path.isdir(run) else os.path.join(runs_dir(root), run)
-    path = os.path.join(run_dir, "plan.json")
-    if not os.path.exists(path):
-        raise UserError(f"cannot resume {run}: {path} not found")
-    try:
-        with open(path) as f:
-            plan = json.load(f)
-    except ValueError as e:
-        raise UserError(f"{path}: corrupt run plan ({e})") from None
-    plan["run_dir"] = run_dir
+    files = RunFiles(root, run_of(root, run))
+    if not files.exists("plan.json"):
+        raise UserError(f"cannot resume {run}: {files.display('plan.json')} not found")
+    plan = files.read_json("plan.json")
+    plan.update({"run": files.rel, "run_dir": files.display(), "root": root.uri})
     if cfg is not None:
-        new_model = model_config(cfg, plan["tokenizer"]).to_dict()
+        new_model = model_config(cfg, load_tokenizer(root, plan["tokenizer"])).to_dict()
         old = plan["train"]
         changed = {k: (old.get(k), v) for k, v in dataclasses.asdict(cfg).items()
                    if k in MODEL_AND_DATA_KEYS and old.get(k) != v}

@@ -66,6 +66,19 @@ def load(path: str):
         raise UserError(f"{path}: not a tokenizer file ({first_line(e)})") from None
 
 
+def load_from_root(root, folder: str):
+    """The tokenizer saved in a folder of the corpus root (on any filesystem)."""
+    from tokenizers import Tokenizer
+
+    shown = root.display(folder, "tokenizer.json")
+    if not root.exists(folder, "tokenizer.json"):
+        raise UserError(f"{shown}: no tokenizer (run `webmill tokenizer train`)")
+    try:
+        return Tokenizer.from_str(root.read_bytes(folder, "tokenizer.json").decode())
+    except Exception as e:
+        raise UserError(f"{shown}: not a tokenizer file ({first_line(e)})") from None
+
+
 def special_ids(tok) -> dict[str, int]:
     ids = {name: tok.token_to_id(t) for name, t in (("bos", BOS), ("eos", EOS), ("pad", PAD))}
     if ids["bos"] is None:

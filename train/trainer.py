@@ -8,7 +8,6 @@ progress line and ``metrics.jsonl``, checkpoints, and at the end ``final/``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
@@ -21,7 +20,8 @@ from webmill.train.export import export_final
 from webmill.train.flops import peak_flops
 from webmill.train.loader import PackedLoader, list_units
 from webmill.train.model import LlamaLM, ModelConfig
-from webmill.train.tokenizer import load as load_tokenizer
+from webmill.train.plan import load_tokenizer
+from webmill.train.runfiles import RunFiles, open_root
 
 
 def lr_at(step: int, cfg: dict) -> float:
@@ -68,6 +68,14 @@ class Distributed:
         self.dist.all_gather_object(out, obj)
         return out
 
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if not self.dist:
+            return obj
+        box = [obj]
+        self.dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.dist:
             self.dist.barrier()
@@ -75,7 +83,8 @@ class Distributed:
 
 def train_loop(plan: dict) -> dict:
     """Train per ``plan``; returns the run summary (on every rank)."""
-    cfg, run_dir = plan["train"], plan["run_dir"]
+    cfg = plan["train"]
+    run = RunFiles.of(plan)
     dd = Distributed()
     device = pick_device(cfg["device"], dd.local_rank)
     if device.type == "cuda":
@@ -86,7 +95,7 @@ def train_loop(plan: dict) -> dict:
     model.init_weights(cfg["seed"])
     model.to(device)
 
-    tok = load_tokenizer(plan["tokenizer"])
+    tok = load_tokenizer(run.root, plan["tokenizer"])
     seq_len, micro = cfg["seq_len"], cfg["micro_batch"]
     accum = max(1, round(cfg["batch_tokens"] / (seq_len * micro * dd.world)))
     tokens_per_step = accum * micro * seq_len * dd.world
@@ -96,7 +105,7 @@ def train_loop(plan: dict) -> dict:
     sched = {**cfg, "max_steps": max_steps}
 
     data = plan["data"]
-    loader = plan_loader(plan, tok, "train", rank=dd.rank, world_size=dd.world)
+    loader = plan_loader(plan, tok, "train", rank=dd.rank, world_size=dd.world, root=run.root)
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -105,12 +114,13 @@ def train_loop(plan: dict) -> dict:
                                   lr=cfg["lr"], betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
 
     step, tokens_seen, history = 0, 0, {}
-    resume_from = ckpt.latest(run_dir)
+    # rank 0 picks the checkpoint and every rank resumes from that one, read from the root
+    resume_from = dd.broadcast(ckpt.latest(run) if dd.rank == 0 else None)
     if resume_from:
-        state = ckpt.restore(resume_from, model, optimizer, device)
+        state = ckpt.restore(run, resume_from, model, optimizer, device)
         if state["model"] != plan["model"]:
             from webmill.errors import UserError
-            raise UserError(f"{resume_from}: checkpoint is for a different model")
+            raise UserError(f"{run.display('checkpoints', resume_from)}: checkpoint is for a different model")
         loader.load_state_dict(state["loaders"][dd.rank])
         step, tokens_seen, history = state["step"], state["tokens_seen"], state.get("history", {})
 
@@ -124,9 +134,8 @@ def train_loop(plan: dict) -> dict:
 
     flops_token = model.flops_per_token(seq_len)
     peak = peak_flops(device)
-    metrics_path = os.path.join(run_dir, "metrics.jsonl")
     if dd.rank == 0:
-        _truncate_metrics(metrics_path, step)
+        run.truncate_metrics(step)
     stop_at = min(max_steps, step + cfg["stop_after"]) if cfg["stop_after"] else max_steps
     val_entropy = None
     if dd.rank == 0:
@@ -170,41 +179,42 @@ def train_loop(plan: dict) -> dict:
                                "mfu": round(tps * flops_token / peak, 5) if peak else None})
                 t_last, tok_last = now, 0
             if step % cfg["eval_every"] == 0 or step == max_steps:
-                val, val_entropy = evaluate(model, plan, tok, device, autocast)
+                val, val_entropy = evaluate(model, plan, tok, device, autocast, root=run.root)
                 if val is not None:
                     record["val_loss"] = val
                     history["val_loss"] = val
             history["train_loss"] = last_loss
             if dd.rank == 0:
-                _append(metrics_path, record)
+                run.append_metrics(record)
                 say.step(record)
             if step % cfg["checkpoint_every"] == 0 or step == stop_at:
                 loaders = dd.gather(loader.state_dict())
                 if dd.rank == 0:
-                    ckpt.save(run_dir, step, model, optimizer, {"model": plan["model"], "loaders": loaders,
-                                                                "tokens_seen": tokens_seen, "history": history,
-                                                                "train": cfg})
+                    run.flush_metrics()
+                    ckpt.save(run, step, model, optimizer, {"model": plan["model"], "loaders": loaders,
+                                                           "tokens_seen": tokens_seen, "history": history,
+                                                           "train": cfg})
                 dd.barrier()
     finally:
         if dd.rank == 0:
             say.close()
-    summary = {"name": plan["name"], "run_dir": run_dir, "step": step, "max_steps": max_steps, "tokens_seen": tokens_seen,
+            run.flush_metrics()
+    summary = {"name": plan["name"], "run_dir": plan["run_dir"], "step": step, "max_steps": max_steps, "tokens_seen": tokens_seen,
                "train_loss": history.get("train_loss"), "val_loss": history.get("val_loss"),
                "val_unigram_entropy": val_entropy, "parameters": model.num_params(),
                "flops_per_token": flops_token, "device": device.type, "workers": dd.world,
                "loader": loader.stats, "finished": step >= max_steps}
     if dd.rank == 0 and step >= max_steps:
-        summary["final"] = export_final(plan, model, summary)
+        summary["final"] = export_final(plan, run, model, summary)
     dd.barrier()
     return summary
 
 
-def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int = 1) -> PackedLoader:
-    """The loader of a plan's ``train`` split (this rank's streams, endless) or ``val`` split (one stream, one pass)."""
-    import pyarrow.fs as pafs
-
+def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int = 1, root=None) -> PackedLoader:
+    """The loader of a plan's ``train`` split (this rank's streams, endless) or ``val`` split (one stream, one pass).
+    Shards stream through the root's filesystem: a local disk or the object store."""
     cfg, data = plan["train"], plan["data"]
-    fs = pafs.LocalFileSystem()  # runs need a local root (plan.runs_dir), so its shard paths are local
+    fs = (root or open_root(plan["root"])).fs
     id_filter = (split, cfg["val_fraction"]) if data["id_filter"] is not None else None
     train = split == "train"
     return PackedLoader(fs, list_units(fs, data[split]), tok, seq_len=cfg["seq_len"], batch_rows=cfg["micro_batch"],
@@ -214,12 +224,12 @@ def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int =
 
 
 @torch.no_grad()
-def evaluate(model, plan: dict, tok, device, autocast) -> tuple[float | None, float | None]:
+def evaluate(model, plan: dict, tok, device, autocast, root=None) -> tuple[float | None, float | None]:
     """Mean loss over the first ``eval_batches`` validation batches, and those targets' unigram entropy (nats)."""
     cfg = plan["train"]
     if not plan["data"]["val"]:
         return None, None
-    loader = plan_loader(plan, tok, "val")
+    loader = plan_loader(plan, tok, "val", root=root)
     model.eval()
     losses, counts = [], torch.zeros(plan["model"]["vocab_size"], dtype=torch.float64)
     try:
@@ -236,20 +246,6 @@ def evaluate(model, plan: dict, tok, device, autocast) -> tuple[float | None, fl
         return None, None
     p = counts[counts > 0] / counts.sum()
     return sum(losses) / len(losses), float(-(p * p.log()).sum())
-
-
-def _append(path: str, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: str, step: int) -> None:
-    """On resume, drop metric lines after the checkpoint so the file is one continuous history."""
-    if not os.path.exists(path):
-        return
-    keep = [line for line in open(path) if line.strip() and json.loads(line)["step"] <= step]
-    with open(path, "w") as f:
-        f.writelines(keep)
 
 
 class _Progress:

@@ -35,6 +35,7 @@ def demo(ctx, sites, train_steps, report_path, as_json):
     from webmill.serve import SiteServer, find_corpora
     from webmill.settings import override
     from webmill.train.generate import load_run, stream_text
+    from webmill.train.runfiles import RunFiles
 
     corpora = find_corpora()
     names = [s.strip() for s in sites.split(",") if s.strip()]
@@ -64,7 +65,7 @@ def demo(ctx, sites, train_steps, report_path, as_json):
     report = build_report(root, report_path)
     stats = corpus_stats(root)
     train = result["stages"]["train"]
-    model, tok = load_run(train["run_dir"], __import__("torch").device("cpu"))
+    model, tok = load_run(RunFiles(root, f"runs/{train['name']}"), __import__("torch").device("cpu"))
     prompt = "The"
     sample = prompt + "".join(stream_text(model, tok, prompt, max_new_tokens=60, temperature=0.8, top_k=50, seed=0))
     summary = {"pipeline": result, "stats": stats, "report": report, "sample": sample,

@@ -65,7 +65,8 @@ def test_final_folder_loads_in_transformers_with_the_same_logits(trained):
     final = f"{trained['run_dir']}/final"
     hf = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32)
     assert type(hf).__name__ == "LlamaForCausalLM"
-    ours, tok = load_run(trained["run_dir"], torch.device("cpu"))
+    from webmill.train.runfiles import RunFiles
+    ours, tok = load_run(RunFiles.named(None, trained["run_dir"]), torch.device("cpu"))
     hf_tok = AutoTokenizer.from_pretrained(final)
     text = "SELECT * FROM pg_class WHERE relkind = 'r';"
     assert hf_tok(text, add_special_tokens=False)["input_ids"] == tok.encode(text, add_special_tokens=False).ids

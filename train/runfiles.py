@@ -1,0 +1,139 @@
+"""A training run's folder in the corpus root (``runs/<name>/``), on any filesystem the root is on.
+
+Every file of a run goes through here: the plan, metrics, checkpoints, ``latest``,
+``final/`` and the summary, so that a run on an ``s3://`` root is written to the
+object store and every rank, on any node, reads the same ``latest``. Single files
+are written atomically (a temporary name and a rename on a disk; one PUT on an
+object store). A folder (a checkpoint, ``final/``) is renamed into place on a disk;
+on an object store its files are put one by one and the folder only counts once
+the file that names it (``latest``, or ``final/training.json``) is written last.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import uuid
+
+import pyarrow.fs as pafs
+
+from webmill.errors import UserError
+from webmill.shards.root import CorpusRoot
+
+
+def open_root(uri: str) -> CorpusRoot:
+    """The root a plan names (on a Ray Train worker, or in a later command)."""
+    return CorpusRoot.open(uri, create=False, writable=False)
+
+
+class RunFiles:
+    def __init__(self, root: CorpusRoot, rel: str):
+        self.root = root
+        self.rel = rel.strip("/")
+        self._metrics: list[str] | None = None  # object stores: the metrics file, rewritten whole
+
+    @classmethod
+    def of(cls, plan: dict) -> "RunFiles":
+        return cls(open_root(plan["root"]), plan["run"])
+
+    @classmethod
+    def named(cls, root: CorpusRoot, run: str) -> "RunFiles":
+        """A run as a user names it: a folder on this machine, or a name under the root's runs/."""
+        if os.path.isdir(run) and not (root is not None and root.is_local and os.path.isdir(root.path("runs", run))):
+            folder = os.path.abspath(run)
+            return cls(CorpusRoot.open(os.path.dirname(folder), create=False, writable=False), os.path.basename(folder))
+        return cls(root, f"runs/{run.strip('/')}")
+
+    # paths -----------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return self.root.path(self.rel, *parts)
+
+    def display(self, *parts: str) -> str:
+        return self.root.display(self.rel, *parts)
+
+    def exists(self, *parts: str) -> bool:
+        return self.root.exists(self.rel, *parts)
+
+    def is_dir(self, *parts: str) -> bool:
+        return self.root.is_dir(self.rel, *parts)
+
+    # files -----------------------------------------------------------------
+    def read_bytes(self, *parts: str) -> bytes:
+        try:
+            return self.root.read_bytes(self.rel, *parts)
+        except FileNotFoundError:
+            raise UserError(f"{self.display(*parts)}: not found") from None
+
+    def read_json(self, *parts: str) -> dict:
+        try:
+            return json.loads(self.read_bytes(*parts))
+        except ValueError as e:
+            raise UserError(f"{self.display(*parts)}: corrupt run file ({e})") from None
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        self.root.write_bytes_atomic(data, self.rel, *parts)
+
+    def write_json(self, obj: dict, *parts: str) -> None:
+        self.write_bytes(json.dumps(obj, indent=1, sort_keys=True, default=str).encode(), *parts)
+
+    def write_folder(self, files: dict[str, bytes], *parts: str) -> str:
+        """``files`` (name → bytes) as the folder ``parts``, replacing what was there."""
+        target = self.path(*parts)
+        fs = self.root.fs
+        if self.root.is_local:
+            tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
+            fs.create_dir(tmp, recursive=True)
+            for name, data in files.items():
+                with fs.open_output_stream(posixpath.join(tmp, name), compression=None) as f:
+                    f.write(data)
+            if fs.get_file_info(target).type != pafs.FileType.NotFound:
+                fs.delete_dir(target)
+            fs.move(tmp, target)
+        else:
+            for name, data in files.items():
+                with fs.open_output_stream(posixpath.join(target, name), compression=None) as f:
+                    f.write(data)
+        return self.display(*parts)
+
+    # metrics ---------------------------------------------------------------
+    def truncate_metrics(self, step: int) -> None:
+        """On resume, drop metric lines after the checkpoint so the file is one continuous history."""
+        lines = []
+        if self.exists("metrics.jsonl"):
+            lines = [line + "\n" for line in self.read_bytes("metrics.jsonl").decode().splitlines()
+                     if line.strip() and json.loads(line)["step"] <= step]
+        if self.root.is_local:
+            self.write_bytes("".join(lines).encode(), "metrics.jsonl")
+        else:
+            self._metrics = lines
+
+    def append_metrics(self, record: dict) -> None:
+        line = json.dumps(record) + "\n"
+        if self.root.is_local:
+            with open(self.path("metrics.jsonl"), "a") as f:
+                f.write(line)
+        else:
+            if self._metrics is None:
+                self._metrics = []
+            self._metrics.append(line)
+
+    def flush_metrics(self) -> None:
+        """Object stores have no append: the whole file is put at each checkpoint and at the end."""
+        if not self.root.is_local and self._metrics is not None:
+            self.write_bytes("".join(self._metrics).encode(), "metrics.jsonl")
+
+
+def tensors_bytes(tensors: dict) -> bytes:
+    from safetensors.torch import save
+
+    return save(tensors, metadata={"format": "pt"})
+
+
+def torch_bytes(obj) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
