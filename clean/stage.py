@@ -1,8 +1,10 @@
 """The clean stage on Ray Data: WARC files → documents + exclusions, committed per input unit.
 
-A unit is (WARC file, split k of K): K tasks read the same file and each extracts
-every K-th response, so one large WARC still uses the whole cluster. Units are
-committed through the shard store; a rerun skips committed units.
+A unit is a byte range of one WARC file (``[clean] unit_bytes``): its task seeks to the
+first record that starts in the range and cleans the records that start there, so one
+large WARC still uses the whole cluster, and the units depend only on the files, never
+on the cluster's size: a resume on any cluster cleans every record exactly once. Units
+are committed through the shard store; a rerun skips committed units.
 """
 from __future__ import annotations
 
@@ -32,17 +34,21 @@ EXCLUDED_SCHEMA = pa.schema([
 BATCH = 256
 
 
-def fingerprint(cfg: CleanConfig, splits: int) -> str:
-    return hashlib.sha1(json.dumps({"cfg": cfg.__dict__, "splits": splits}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def fingerprint(cfg: CleanConfig) -> str:
+    return hashlib.sha1(json.dumps({"cfg": cfg.__dict__}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unit_name(inp, lo: int) -> str:
+    return f"{inp.name}@{lo}"
 
 
 def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict:
-    """Extract one (WARC, split) unit and commit its documents and exclusions."""
+    """Extract one unit (a byte range of a WARC file) and commit its documents and exclusions."""
     from webmill.clean.extract import process_record
     from webmill.clean.warcs import iter_records
 
-    inp, k, splits = unit["input"], unit["split"], unit["splits"]
-    name = f"{inp.name}#{k}/{splits}"
+    inp, (lo, hi) = unit["input"], unit["range"]
+    name = unit_name(inp, lo)
     stats: dict = {"records": 0}
     kept, dropped = [], []
     docs_w = DatasetWriter(root, f"clean/{run}/docs", DOCS_SCHEMA, row_group_rows=1024)
@@ -52,11 +58,7 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
     n_kept = bytes_in = bytes_out = 0
     t0 = time.time()
     with docs_w.unit(name, unit["fingerprint"]) as docs_out, excl_w.unit(name, unit["fingerprint"]) as excl_out:
-        index = -1
-        for rec in iter_records(inp, stats):
-            index += 1
-            if index % splits != k:
-                continue
+        for rec in iter_records(inp, stats, (lo, hi)):
             if "bad" in rec:
                 kind, row = "excluded", {"id": None, "url": rec["url"], "drop_reason": rec["bad"], "source": rec["source"]}
             else:
@@ -85,26 +87,24 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
         if dropped:
             excl_out.write(pa.Table.from_pylist(dropped, schema=EXCLUDED_SCHEMA))
         mine = {"documents_in": n_kept + sum(reasons.values()), "kept": n_kept, "dropped": reasons,
-                "languages": langs, "bytes_in": bytes_in, "bytes_out": bytes_out}
-        if k == 0:  # file-level counts once per file
-            mine.update({"records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
-                         "not_html": stats.get("not_html", 0)})
+                "languages": langs, "bytes_in": bytes_in, "bytes_out": bytes_out,
+                "records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
+                "not_html": stats.get("not_html", 0)}
         docs_out.stats.update(mine)
     return {"unit": name, "seconds": time.time() - t0, **mine}
 
 
 def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
     """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
-    from webmill.runtime import cluster_cpus, run_tasks
+    from webmill.clean.warcs import unit_ranges
+    from webmill.runtime import run_tasks
 
-    cpus = cluster_cpus()
-    splits = max(1, -(-4 * cpus // max(len(inputs), 1))) if inputs else 1  # >= 4 units a CPU: balanced tails
-    fp = fingerprint(cfg, splits)
+    fp = fingerprint(cfg)
     done = Manifest.load(root, f"clean/{run}/docs").units
-    units = [{"input": inp, "split": k, "splits": splits, "fingerprint": fp}
-             for inp in inputs for k in range(splits)]
-    todo = [u for u in units if done.get(f"{u['input'].name}#{u['split']}/{splits}") is None
-            or done[f"{u['input'].name}#{u['split']}/{splits}"].fingerprint != fp]
+    units = [{"input": inp, "range": r, "fingerprint": fp} for inp in inputs
+             for r in unit_ranges(inp.size, cfg.unit_bytes, inp.path.endswith(".gz"))]
+    todo = [u for u in units if done.get(unit_name(u["input"], u["range"][0])) is None
+            or done[unit_name(u["input"], u["range"][0])].fingerprint != fp]
     t0 = time.time()
     results = []
     if todo:
@@ -128,13 +128,5 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
 
 
 def largest_first(units: list[dict]) -> list[dict]:
-    """Units ordered by input size, largest first (a split is a share of its file)."""
-    sizes: dict[str, int] = {}
-    for u in units:
-        inp = u["input"]
-        if inp.name not in sizes:
-            try:
-                sizes[inp.name] = inp.fs.get_file_info(inp.path).size or 0
-            except OSError:
-                sizes[inp.name] = 0
-    return sorted(units, key=lambda u: -sizes[u["input"].name])
+    """Units ordered by size, largest first: the big ones start first, the small ones fill the tail."""
+    return sorted(units, key=lambda u: -(u["range"][1] - u["range"][0]))

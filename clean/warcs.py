@@ -13,6 +13,7 @@ from warcio.statusandheaders import StatusAndHeadersParser
 
 from webmill.errors import UserError, first_line
 from webmill.shards import CorpusRoot
+from webmill.shards.objectstore import describe, public_uri, s3_filesystem
 
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"])
 
@@ -23,6 +24,7 @@ class WarcInput:
     path: str          # path inside fs
     name: str          # what documents record as their source (root-relative path or the URI)
     crawl_id: str | None
+    size: int = 0      # bytes, as listed
 
 
 def newest_crawl(root: CorpusRoot) -> str:
@@ -35,67 +37,164 @@ def newest_crawl(root: CorpusRoot) -> str:
 def crawl_inputs(root: CorpusRoot, crawl_id: str) -> list[WarcInput]:
     if not root.is_dir("crawl", crawl_id, "warc"):
         raise UserError(f"crawl {crawl_id}: not found in {root.display('crawl')}")
-    return [WarcInput(root.fs, root.path("crawl", crawl_id, "warc", n), f"crawl/{crawl_id}/warc/{n}", crawl_id)
-            for n in root.listdir("crawl", crawl_id, "warc") if n.endswith((".warc.gz", ".warc"))]
+    infos = root.fs.get_file_info(pafs.FileSelector(root.path("crawl", crawl_id, "warc")))
+    return [WarcInput(root.fs, i.path, f"crawl/{crawl_id}/warc/{i.base_name}", crawl_id, i.size or 0)
+            for i in sorted(infos, key=lambda i: i.path) if i.is_file and i.base_name.endswith((".warc.gz", ".warc"))]
 
 
 def uri_inputs(specs: list[str]) -> list[WarcInput]:
     """Paths, globs and URIs (s3://bucket/cc/*.warc.gz) → inputs."""
     out = []
     for spec in specs:
+        shown = public_uri(spec)
         try:
-            fs, path = pafs.FileSystem.from_uri(spec) if "://" in spec else (pafs.LocalFileSystem(), posixpath.abspath(spec))
-        except Exception as e:
-            raise UserError(f"--warc {spec}: cannot open ({first_line(e)})") from None
-        if any(c in path for c in "*?["):
-            base = posixpath.dirname(path)
-            infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-            matches = sorted(i.path for i in infos if i.is_file and fnmatch.fnmatch(i.path, path))
-        else:
-            info = fs.get_file_info(path)
-            if info.type == pafs.FileType.Directory:
-                matches = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path)) if i.is_file
-                                 and i.path.endswith((".warc.gz", ".warc")))
-            elif info.type == pafs.FileType.File:
-                matches = [path]
+            if spec.lower().startswith("s3://"):
+                fs, path = s3_filesystem(spec)
+            elif "://" in spec:
+                fs, path = pafs.FileSystem.from_uri(spec)
             else:
-                matches = []
+                fs, path = pafs.LocalFileSystem(), posixpath.abspath(spec)
+        except Exception as e:
+            raise UserError(f"--warc {shown}: cannot open ({first_line(e)})") from None
+        spec = shown.split("?", 1)[0]
+        try:
+            matches = _matches(fs, path)
+        except OSError as e:
+            raise UserError(f"--warc {spec}: {describe(e)}") from None
         if not matches:
             raise UserError(f"--warc {spec}: no WARC files there")
         scheme = spec.split("://")[0] if "://" in spec else None
-        out += [WarcInput(fs, m, f"{scheme}://{m}" if scheme else m, None) for m in matches]
+        out += [WarcInput(fs, m.path, f"{scheme}://{m.path}" if scheme else m.path, None, m.size or 0) for m in matches]
     return out
 
 
-def iter_records(inp: WarcInput, stats: dict) -> Iterator[dict]:
-    """HTML-bearing response records; bad records are counted in ``stats`` and skipped."""
-    size = inp.fs.get_file_info(inp.path).size
-    end = 0
-    with inp.fs.open_input_stream(inp.path, compression=None) as raw:  # records are gzip members: warcio reads them
+def _matches(fs, path: str) -> list:
+    """FileInfos of the files a path, folder or glob names."""
+    if any(c in path for c in "*?["):
+        base = posixpath.dirname(path)
+        infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        found = [i for i in infos if i.is_file and fnmatch.fnmatch(i.path, path)]
+    else:
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.Directory:
+            found = [i for i in fs.get_file_info(pafs.FileSelector(path)) if i.is_file
+                     and i.path.endswith((".warc.gz", ".warc"))]
+        else:
+            found = [info] if info.type == pafs.FileType.File else []
+    return sorted(found, key=lambda i: i.path)
+
+
+class SourceError(OSError):
+    """Reading the WARC file itself failed (the disk, the network, the object store): the
+    unit is retried or fails, and is never committed as if the file ended there."""
+
+
+class _Source:
+    """A WARC file's byte stream, with read errors marked as SourceError."""
+
+    def __init__(self, f, name: str):
+        self.f, self.name = f, name
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.f.read(n)
+        except Exception as e:
+            raise SourceError(f"{self.name}: read failed ({first_line(e)})") from e
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def unit_ranges(size: int, unit_bytes: int, gzipped: bool) -> list[tuple[int, int]]:
+    """A file's units: byte ranges of ``unit_bytes``. A unit cleans the records that start in
+    its range; only record-per-member gzip files can be entered mid-file, so a plain .warc
+    is one unit."""
+    if not gzipped or size <= unit_bytes:
+        return [(0, max(size, 1))]
+    return [(a, min(a + unit_bytes, size)) for a in range(0, size, unit_bytes)]
+
+
+def _first_record_at(f, start: int, end: int, name: str) -> int | None:
+    """Offset of the first WARC record (a gzip member that inflates to ``WARC/``) at or after
+    ``start`` and before ``end``, or None."""
+    import zlib
+
+    pos = start
+    while pos < end:
+        f.seek(pos)
+        try:
+            window = f.read(min(1 << 20, end - pos + 64))
+        except Exception as e:
+            raise SourceError(f"{name}: read failed ({first_line(e)})") from e
+        if not window:
+            return None
+        i = window.find(b"\x1f\x8b\x08")
+        while i != -1:
+            if pos + i >= end:
+                return None
+            try:
+                head = zlib.decompressobj(31).decompress(window[i:i + 4096], 16)
+            except zlib.error:
+                head = b""
+            if head.startswith(b"WARC/"):
+                return pos + i
+            i = window.find(b"\x1f\x8b\x08", i + 1)
+        pos += max(1, len(window) - 2)  # a magic split by the window's edge is found in the next
+    return None
+
+
+def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None = None) -> Iterator[dict]:
+    """HTML-bearing response records that start in ``byte_range`` (default: the whole file);
+    bad records are counted in ``stats`` and skipped. Errors reading the file itself raise
+    SourceError: a torn file is data, a failed read is not."""
+    try:
+        size = inp.fs.get_file_info(inp.path).size
+        f = inp.fs.open_input_file(inp.path)
+    except Exception as e:
+        raise SourceError(f"{inp.name}: cannot open ({first_line(e)})") from e
+    lo, hi = byte_range or (0, size or 0)
+    with f:
+        base = lo if lo == 0 else _first_record_at(f, lo, hi, inp.name)
+        if base is None:
+            return
+        f.seek(base)
+        yield from _records(inp, _Source(f, inp.name), base, hi if byte_range else None, size, stats)
+
+
+def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict) -> Iterator[dict]:
+    end = base
+    reaches_eof = stop is None or size is None or stop >= size
+    if True:  # one level for the loop below; records are gzip members: warcio reads them
         it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)
         while True:
             try:
                 record = next(it)
             except StopIteration:
-                if size is not None and end < size and end > 0:
+                if reaches_eof and size is not None and base < end < size:
                     stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # a torn last record
                 return
+            except SourceError:
+                raise
             except Exception as e:  # a torn gzip member, a bad header block: the file ends here
                 stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
                 stats.setdefault("warc_errors", []).append(f"{inp.name}: {type(e).__name__}")
                 return
+            if stop is not None and base + it.get_record_offset() >= stop:
+                return  # the next unit's first record
             stats["records"] = stats.get("records", 0) + 1
             if record.rec_type != "response":
                 it.read_to_end(record)
-                end = it.get_record_offset() + it.get_record_length()
+                end = base + it.get_record_offset() + it.get_record_length()
                 continue
             try:
                 block = record.content_stream().read()
                 it.read_to_end(record)
+            except SourceError:
+                raise
             except Exception:
                 stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
                 return
-            offset, length = it.get_record_offset(), it.get_record_length()
+            offset, length = base + it.get_record_offset(), it.get_record_length()
             end = offset + length
             h = record.rec_headers
             if len(block) < int(h.get_header("Content-Length") or 0):

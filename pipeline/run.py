@@ -18,6 +18,7 @@ import time
 
 from webmill.config import Config
 from webmill.errors import UserError
+from webmill.runtime import take_task_nodes
 from webmill.shards.root import CorpusRoot
 
 STAGES = ("crawl", "clean", "dedup", "shard", "tokenizer", "train")
@@ -91,7 +92,9 @@ class Pipeline:
                 continue
             self.say(f"▶ {stage}")
             t = time.time()
+            take_task_nodes()
             summary = getattr(self, f"_{stage}")()
+            summary.setdefault("nodes", take_task_nodes())  # the Ray nodes its tasks ran on
             timings[stage] = round(time.time() - t, 2)
             self.state["stages"][stage] = {"fingerprint": fp, "summary": summary, "seconds": timings[stage],
                                            "finished_at": time.time()}

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-for sub in ("", "crawl", "clean"):
-    sys.path.insert(0, str(Path(__file__).parent / sub))
+_HELPERS = [str(Path(__file__).parent / sub) for sub in ("", "crawl", "clean", "objectstore")]
+for path in _HELPERS:
+    sys.path.insert(0, path)
+# Ray workers import test helpers (a fault-injecting filesystem) by name: they inherit this
+os.environ["PYTHONPATH"] = os.pathsep.join([*_HELPERS, *filter(None, [os.environ.get("PYTHONPATH")])])
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from faultserver import fault_server  # noqa: E402

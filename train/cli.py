@@ -81,7 +81,11 @@ def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, dev
     from webmill.train.runfiles import RunFiles
     from webmill.train.trainer import pick_device
 
-    model, tok = load_run(RunFiles.named(ctx.root(create=False, writable=False), run_dir), pick_device(device))
+    import os
+
+    # a folder on this machine needs no root; a name is looked up under the root's runs/
+    root = None if os.path.isdir(run_dir) else ctx.root(create=False, writable=False)
+    model, tok = load_run(RunFiles.named(root, run_dir), pick_device(device))
     click.echo(prompt, nl=False)
     for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                              top_k=top_k or None, seed=seed):

@@ -38,9 +38,11 @@ class Context:
         return CorpusRoot.open(self.root_uri, create=create, writable=writable)
 
     def ray(self):
-        from webmill.runtime import ensure_ray
+        from webmill.runtime import check_root_on_cluster, ensure_ray
 
-        return ensure_ray(self.ray_address, quiet=self.verbosity <= 0)
+        ray = ensure_ray(self.ray_address, quiet=self.verbosity <= 0)
+        check_root_on_cluster(ray, self.root_uri, shared=self.config.root.shared_filesystem)
+        return ray
 
     def say(self, msg: str) -> None:
         if self.verbosity >= 0:
@@ -76,7 +78,7 @@ def not_built(verb: str, issue: int) -> Callable:
 @click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
               help="join this Ray cluster instead of starting an embedded one [env RAY_ADDRESS]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML file with [crawl] [clean] [dedup] [shards] [train] tables")
+              help="TOML file with [root] [crawl] [clean] [dedup] [shards] [train] [run] tables")
 @click.option("-v", "--verbose", count=True, help="more output (repeat for more)")
 @click.option("-q", "--quiet", is_flag=True, help="only results and errors")
 @click.pass_context

@@ -11,16 +11,24 @@ from webmill.crawl.config import CrawlConfig
 from webmill.dedup.config import DedupConfig
 from webmill.errors import ConfigError
 from webmill.pipeline.config import RunConfig
-from webmill.settings import from_table
+from webmill.settings import field, from_table
 from webmill.shards.config import ShardsConfig
 from webmill.train.config import TrainConfig
 
-SECTIONS = {"crawl": CrawlConfig, "clean": CleanConfig, "dedup": DedupConfig, "shards": ShardsConfig, "train": TrainConfig,
+@dataclass
+class RootConfig:
+    shared_filesystem: bool = field(False, "a local --root path is one filesystem every node of the Ray cluster "
+                                           "mounts (NFS, Lustre…); without it a local root on a multi-node cluster "
+                                           "is refused")
+
+
+SECTIONS = {"root": RootConfig, "crawl": CrawlConfig, "clean": CleanConfig, "dedup": DedupConfig, "shards": ShardsConfig, "train": TrainConfig,
             "run": RunConfig}
 
 
 @dataclass
 class Config:
+    root: RootConfig = dataclasses.field(default_factory=RootConfig)
     crawl: CrawlConfig = dataclasses.field(default_factory=CrawlConfig)
     clean: CleanConfig = dataclasses.field(default_factory=CleanConfig)
     dedup: DedupConfig = dataclasses.field(default_factory=DedupConfig)

@@ -65,9 +65,18 @@ def quiet_ray_data() -> None:
     ctx.print_on_execution_start = False
 
 
+class TasksFailed(UserError):
+    """Some units of a stage failed after their retries; what the others committed is kept."""
+
+
 def run_tasks(fn, tasks: list[tuple]):
     """Run ``fn(*args)`` for each ``args`` in ``tasks``, one Ray Data task on one CPU each,
     and yield each result (a JSON-able dict) as it finishes. ``fn`` must be importable by name.
+
+    A task that meets a transient error (the network, a busy or restarting object store) is
+    run again with backoff; units commit atomically, so a retry starts clean. A task that
+    still fails is reported, the others go on, and once all are done ``TasksFailed`` names
+    the failures in one line: a rerun does only the units that did not commit.
 
     Each row carries its whole task (pickled), so no state is shared. The dataset has a
     single operator doing all the work, so Ray Data's per-operator CPU reservation, which
@@ -82,17 +91,56 @@ def run_tasks(fn, tasks: list[tuple]):
     ds = ray.data.from_items([{"task": pickle.dumps((fn, args))} for args in tasks], override_num_blocks=len(tasks))
     ds = ds.map_batches(_run_task_batch, batch_size=1, num_cpus=1, batch_format="numpy")
     ds.context.op_resource_reservation_enabled = False
+    failed: list[str] = []
     for row in ds.iter_rows():
-        yield json.loads(row["result"])
+        result = json.loads(row["result"])
+        if isinstance(result, dict) and result.get("__node__"):
+            _TASK_NODES.add(result.pop("__node__"))
+        if "__task_error__" in result:
+            failed.append(result["__task_error__"])
+            continue
+        yield result
+    if failed:
+        raise TasksFailed(f"{len(failed)} of {len(tasks)} tasks failed (committed work is kept; rerun to finish); "
+                          f"first: {failed[0]}")
+
+
+TASK_ATTEMPTS = 5
+_TASK_NODES: set[str] = set()
+
+
+def take_task_nodes() -> list[str]:
+    """Ids of the Ray nodes that ran ``run_tasks`` tasks since the last call (stage summaries record them)."""
+    nodes = sorted(_TASK_NODES)
+    _TASK_NODES.clear()
+    return nodes
 
 
 def _run_task_batch(batch: dict) -> dict:
     import json
     import pickle
+    import time
 
     import numpy as np
 
-    out = [json.dumps(fn(*args)) for fn, args in map(pickle.loads, batch["task"])]
+    import ray
+
+    from webmill.shards.objectstore import is_transient
+
+    node = ray.get_runtime_context().get_node_id()
+    out = []
+    for fn, args in map(pickle.loads, batch["task"]):
+        for attempt in range(TASK_ATTEMPTS):
+            try:
+                result = fn(*args)
+                out.append(json.dumps({**result, "__node__": node} if isinstance(result, dict) else result))
+                break
+            except Exception as e:  # the task's own error, reported as one line by run_tasks
+                if is_transient(e) and attempt + 1 < TASK_ATTEMPTS:
+                    time.sleep(min(8.0, 0.5 * 2 ** attempt))
+                    continue
+                out.append(json.dumps({"__task_error__": first_line(e)}))
+                break
     return {"result": np.array(out, dtype=object)}
 
 
@@ -132,6 +180,19 @@ def _has_auth_token() -> bool:
 
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(
         os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).exists()
+
+
+def check_root_on_cluster(ray, root_uri: str, *, shared: bool) -> None:
+    """A local root on a cluster of several nodes would scatter parts and commit records over
+    the nodes' disks: refused, unless the user declares it a filesystem every node mounts."""
+    local = "://" not in root_uri or root_uri.startswith("file://")
+    if not local or shared:
+        return
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) > 1:
+        raise UserError(f"corpus root {root_uri} is a local path, but the Ray cluster has {len(nodes)} nodes: "
+                        "use an object-store root (s3://…), or set [root] shared_filesystem = true "
+                        "if every node mounts this path")
 
 
 def cluster_cpus() -> int:
