@@ -101,9 +101,6 @@ class _Source:
         except Exception as e:
             raise SourceError(f"{self.name}: read failed ({first_line(e)})") from e
 
-    def close(self) -> None:
-        self.f.close()
-
 
 def unit_ranges(size: int, unit_bytes: int, gzipped: bool) -> list[tuple[int, int]]:
     """A file's units: byte ranges of ``unit_bytes``. A unit cleans the records that start in
@@ -179,7 +176,8 @@ def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None,
                 stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
                 stats.setdefault("warc_errors", []).append(f"{inp.name}: {type(e).__name__}")
                 return
-            if stop is not None and base + it.get_record_offset() >= stop:
+            # (warcio's get_record_offset() would consume the record: the previous end is its start)
+            if stop is not None and end >= stop:
                 return  # the next unit's first record
             stats["records"] = stats.get("records", 0) + 1
             if record.rec_type != "response":
