@@ -164,6 +164,7 @@ def scrapy_settings(spec: dict) -> dict:
         "HTTPERROR_ALLOW_ALL": True,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # no control endpoint, and no job files under the user's HOME
         "LOG_LEVEL": "ERROR",
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",

@@ -21,8 +21,11 @@ def run(ctx, config_file, first, last, as_json):
     from webmill.pipeline.run import Pipeline, select
 
     cfg = load_config(config_file)
+    ctx._config = cfg  # the run's file is the config of every stage, [root] included
     stages = select(first, last)
     root = ctx.root()
+    if ctx.ray_address:
+        ctx.ray()  # joining a cluster is quick: check the root against it before any stage
     spec = spec_dict(cfg.crawl, os.path.dirname(os.path.abspath(config_file))) if not cfg.run.crawl else None
     summary = Pipeline(root, cfg, ctx.ray, say=ctx.say, crawl_spec=spec).run(stages)
     lines = [f"pipeline done in {summary['total_seconds']:.1f}s ({root.display()}):"]

@@ -84,13 +84,12 @@ def site(tmp_path_factory):
         yield server
 
 
-def webmill(address, root, *args, cwd, config_text=None):
+def webmill_run(address, root, *args, cwd, config_text):
+    """``webmill --ray-address A --root R run CONFIG …``"""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    cmd = [sys.executable, "-m", "webmill", "--ray-address", address, "--root", str(root)]
-    if config_text is not None:
-        cfg = Path(cwd).parent / f"webmill-{abs(hash(config_text))}.toml"
-        cfg.write_text(config_text)
-        cmd += ["--config", str(cfg)]
+    cfg = Path(cwd).parent / f"webmill-{abs(hash(config_text))}.toml"
+    cfg.write_text(config_text)
+    cmd = [sys.executable, "-m", "webmill", "--ray-address", address, "--root", str(root), "run", str(cfg)]
     return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
 
 
@@ -100,7 +99,7 @@ def test_webmill_run_on_two_nodes_and_an_object_store(two_nodes, s3, site, tmp_p
     cwd.mkdir()
     text = CONFIG.format(seed=site.url("pydoc/index.html"))
     uri = s3.uri()
-    out = webmill(two_nodes, uri, "run", "--json", cwd=cwd, config_text=text)
+    out = webmill_run(two_nodes, uri, "--json", cwd=cwd, config_text=text)
     assert out.returncode == 0, out.stderr[-3000:]
     s = json.loads(out.stdout.strip().splitlines()[-1])["stages"]
     assert s["crawl"]["pages_stored"] == 80 and s["train"]["finished"]
@@ -118,12 +117,12 @@ def test_a_local_root_on_two_nodes_is_refused_unless_shared(two_nodes, site, tmp
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     text = CONFIG.format(seed=site.url("pydoc/index.html"))
-    out = webmill(two_nodes, tmp_path / "root", "run", "--to", "crawl", cwd=cwd, config_text=text)
+    out = webmill_run(two_nodes, tmp_path / "root", "--to", "crawl", cwd=cwd, config_text=text)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "local path" in lines[0] and "shared_filesystem" in lines[0], out.stderr
     assert not (tmp_path / "root" / "crawl").exists()
     shared = text + "[root]\nshared_filesystem = true\n"
-    out = webmill(two_nodes, tmp_path / "root", "run", "--to", "crawl", "--json", cwd=cwd, config_text=shared)
+    out = webmill_run(two_nodes, tmp_path / "root", "--to", "crawl", "--json", cwd=cwd, config_text=shared)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["stages"]["crawl"]["pages_stored"] == 80

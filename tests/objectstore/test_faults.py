@@ -1,6 +1,8 @@
 """Object-store faults during a stage: a server that vanishes for seconds, a sick filesystem, a persistent error."""
 from __future__ import annotations
 
+import time
+
 import pyarrow.fs as pafs
 import pytest
 
@@ -46,12 +48,14 @@ def test_server_gone_for_seconds_mid_clean_is_retried_and_nothing_is_lost(s3, s3
     proxy = PausableProxy(s3.port)
     try:
         root = CorpusRoot.open(uri.replace(f":{s3.port}", f":{proxy.port}"))
+        t0 = time.time()
         proxy.pause_later(after=1.0, seconds=4.0)
         s = run_clean(root, ray_local, crawl_inputs(root, "c"), "outage", CFG)
+        assert time.time() - t0 > 5.0  # the outage fell inside the stage
     finally:
         proxy.close()
     assert s["warc_truncated"] == 0 and s["kept"] == base["kept"]
-    assert _kept_urls(root, "outage") == urls
+    assert _kept_urls(CorpusRoot.open(uri), "outage") == urls
 
 
 @pytest.mark.slow

@@ -117,10 +117,10 @@ def test_clean_reads_the_roots_crawl_and_warc_uris(verbs):
 @pytest.mark.slow
 def test_dedup_shard_tokenizer_on_the_bucket(verbs):
     d, s, t = verbs.out["dedup"], verbs.out["shard"], verbs.out["tokenizer"]
-    assert d["kept"] == s["train_docs"] + s["val_docs"] > 0
+    assert d["kept"] == s["splits"]["train"]["rows"] + s["splits"]["val"]["rows"] > 0
     assert t["vocab_size"] == 512
     assert any(k.startswith("shards/main/tokenizer/tokenizer.json") for k in verbs.keys("shards/"))
-    assert DatasetReader(verbs.root(), "shards/main/train").num_rows == s["train_docs"]
+    assert DatasetReader(verbs.root(), "shards/main/train").num_rows == s["splits"]["train"]["rows"]
 
 
 @pytest.mark.slow
@@ -160,4 +160,4 @@ def test_stats_report_query_on_the_bucket(verbs):
 @pytest.mark.slow
 def test_nothing_was_written_to_the_working_directory_or_home(verbs):
     assert list(verbs.cwd.iterdir()) == []
-    assert [p.name for p in verbs.home.iterdir()] in ([], [".ray"])  # Ray may keep its session token there
+    assert [p.name for p in verbs.home.iterdir()] in ([], [".ray"])  # Ray keeps its cluster token there
