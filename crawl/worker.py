@@ -56,12 +56,23 @@ class WorkerState:
 
     # the root's copy -----------------------------------------------------
     def fetch_events(self) -> None:
-        """On an object-store root, start from the root's event file unless this node has a newer one."""
-        if self.local or os.path.exists(self.events_path):
+        """On an object-store root, start from the root's event file unless this node's spool
+        extends it (an attempt that died here, after the last one that published). A spool an
+        attempt on another node has since overtaken is dropped, its half-written WARC too, so
+        no page is stored twice."""
+        if self.local:
             return
-        if self.root.exists(self.rel, "state", self.events_name):
-            with open(self.events_path, "wb") as f:
-                f.write(self.root.read_bytes(self.rel, "state", self.events_name))
+        published = self.root.read_bytes(self.rel, "state", self.events_name) \
+            if self.root.exists(self.rel, "state", self.events_name) else b""
+        if os.path.exists(self.events_path):
+            with open(self.events_path, "rb") as f:
+                if f.read().startswith(published):
+                    return
+        for name in os.listdir(self.warc_dir):
+            if name.startswith(self.prefix):
+                os.remove(os.path.join(self.warc_dir, name))
+        with open(self.events_path, "wb") as f:
+            f.write(published)
 
     def publish_events(self) -> None:
         if not self.local and os.path.exists(self.events_path):

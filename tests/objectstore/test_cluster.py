@@ -68,9 +68,10 @@ def two_nodes(s3):
         os.killpg(p.pid, signal.SIGTERM)
     for p in reversed(procs):
         try:
-            p.wait(timeout=60)
+            p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
     for t in temps:
         shutil.rmtree(t, ignore_errors=True)
 
