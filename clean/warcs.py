@@ -161,65 +161,64 @@ def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None
 def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict) -> Iterator[dict]:
     end = base
     reaches_eof = stop is None or size is None or stop >= size
-    if True:  # one level for the loop below; records are gzip members: warcio reads them
-        it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)
-        while True:
+    it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)  # records are gzip members: warcio reads them
+    while True:
+        try:
+            record = next(it)
+        except StopIteration:
+            if reaches_eof and size is not None and base < end < size:
+                stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # a torn last record
+            return
+        except SourceError:
+            raise
+        except Exception as e:  # a torn gzip member, a bad header block: the file ends here
+            stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
+            stats.setdefault("warc_errors", []).append(f"{inp.name}: {type(e).__name__}")
+            return
+        # (warcio's get_record_offset() would consume the record: the previous end is its start)
+        if stop is not None and end >= stop:
+            return  # the next unit's first record
+        stats["records"] = stats.get("records", 0) + 1
+        if record.rec_type != "response":
+            it.read_to_end(record)
+            end = base + it.get_record_offset() + it.get_record_length()
+            continue
+        try:
+            block = record.content_stream().read()
+            it.read_to_end(record)
+        except SourceError:
+            raise
+        except Exception:
+            stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
+            return
+        offset, length = base + it.get_record_offset(), it.get_record_length()
+        end = offset + length
+        h = record.rec_headers
+        if len(block) < int(h.get_header("Content-Length") or 0):
+            stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # the torn last record
+            return
+        url = h.get_header("WARC-Target-URI")
+        try:
+            head_end = block.index(b"\r\n\r\n") + 4
+            http = _HTTP.parse(_Lines(block[:head_end]))
+            status = int(http.get_statuscode())
+        except Exception:
+            yield {"bad": "bad_http_headers", "url": url, "source": {"warc": inp.name, "offset": offset, "length": length}}
+            continue
+        stats["responses"] = stats.get("responses", 0) + 1
+        ctype = http.get_header("Content-Type") or ""
+        if status != 200 or not ("html" in ctype.lower() or not ctype):
+            stats["not_html"] = stats.get("not_html", 0) + 1
+            continue
+        body = block[head_end:]
+        if (http.get_header("Content-Encoding") or "").lower() == "gzip":
             try:
-                record = next(it)
-            except StopIteration:
-                if reaches_eof and size is not None and base < end < size:
-                    stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # a torn last record
-                return
-            except SourceError:
-                raise
-            except Exception as e:  # a torn gzip member, a bad header block: the file ends here
-                stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
-                stats.setdefault("warc_errors", []).append(f"{inp.name}: {type(e).__name__}")
-                return
-            # (warcio's get_record_offset() would consume the record: the previous end is its start)
-            if stop is not None and end >= stop:
-                return  # the next unit's first record
-            stats["records"] = stats.get("records", 0) + 1
-            if record.rec_type != "response":
-                it.read_to_end(record)
-                end = base + it.get_record_offset() + it.get_record_length()
-                continue
-            try:
-                block = record.content_stream().read()
-                it.read_to_end(record)
-            except SourceError:
-                raise
+                body = gzip.decompress(body)
             except Exception:
-                stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1
-                return
-            offset, length = base + it.get_record_offset(), it.get_record_length()
-            end = offset + length
-            h = record.rec_headers
-            if len(block) < int(h.get_header("Content-Length") or 0):
-                stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # the torn last record
-                return
-            url = h.get_header("WARC-Target-URI")
-            try:
-                head_end = block.index(b"\r\n\r\n") + 4
-                http = _HTTP.parse(_Lines(block[:head_end]))
-                status = int(http.get_statuscode())
-            except Exception:
-                yield {"bad": "bad_http_headers", "url": url, "source": {"warc": inp.name, "offset": offset, "length": length}}
-                continue
-            stats["responses"] = stats.get("responses", 0) + 1
-            ctype = http.get_header("Content-Type") or ""
-            if status != 200 or not ("html" in ctype.lower() or not ctype):
-                stats["not_html"] = stats.get("not_html", 0) + 1
-                continue
-            body = block[head_end:]
-            if (http.get_header("Content-Encoding") or "").lower() == "gzip":
-                try:
-                    body = gzip.decompress(body)
-                except Exception:
-                    pass
-            yield {"url": url, "body": body, "content_type": ctype, "date": h.get_header("WARC-Date"),
-                   "digest": h.get_header("WARC-Payload-Digest"), "crawl_id": inp.crawl_id,
-                   "source": {"warc": inp.name, "offset": offset, "length": length}}
+                pass
+        yield {"url": url, "body": body, "content_type": ctype, "date": h.get_header("WARC-Date"),
+               "digest": h.get_header("WARC-Payload-Digest"), "crawl_id": inp.crawl_id,
+               "source": {"warc": inp.name, "offset": offset, "length": length}}
 
 
 class _Lines:

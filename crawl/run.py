@@ -77,11 +77,11 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     process, then commit its log unit and hand its links for other hosts on through the root."""
     import tempfile
 
-    state = WorkerState({**job, "root": root.uri}, root)
-    state.fetch_events()
     k, rel = job["worker"], f"crawl/{job['crawl_id']}"
     job = {**job, "root": root.uri, "inbox": _inbox(root, rel, job["round"], k),
            "conditional": _conditional_for(root, job.get("previous"), k, job["workers"])}
+    state = WorkerState(job, root)
+    state.fetch_events()
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"webmill-job-{job['crawl_id']}-{k:04d}-", delete=False) as f:
         json.dump(job, f)
         job_path = f.name

@@ -25,10 +25,6 @@ _KEYS = {"region": str, "scheme": str, "endpoint_override": str, "connect_timeou
          "anonymous": lambda v: v.lower() in ("1", "true", "yes"), "retries": int}
 
 
-def is_object_store(uri: str) -> bool:
-    return uri.split("://", 1)[0].lower() in ("s3", "gs", "gcs", "hdfs", "abfs", "abfss") if "://" in uri else False
-
-
 def public_uri(uri: str) -> str:
     """The URI without credentials, for messages and logs."""
     if "://" not in uri:

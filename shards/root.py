@@ -92,9 +92,7 @@ class CorpusRoot:
     def display(self, *parts: str) -> str:
         rel = posixpath.join(*parts) if parts else ""
         if "://" in self.uri:  # the URI without its options and credentials
-            scheme, rest = self.uri.split("://", 1)
-            rest = rest.split("?", 1)[0].rsplit("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest.split("?", 1)[0]
-            return f"{scheme}://{rest.rstrip('/')}" + ("/" + rel if rel else "")
+            return self.shown.split("?", 1)[0].rstrip("/") + ("/" + rel if rel else "")
         return self.path(*parts)
 
     # small-file operations ---------------------------------------------

@@ -55,9 +55,6 @@ class RunFiles:
     def exists(self, *parts: str) -> bool:
         return self.root.exists(self.rel, *parts)
 
-    def is_dir(self, *parts: str) -> bool:
-        return self.root.is_dir(self.rel, *parts)
-
     # files -----------------------------------------------------------------
     def read_bytes(self, *parts: str) -> bytes:
         try:

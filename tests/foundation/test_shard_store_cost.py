@@ -7,71 +7,36 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from fshandler import DelegatingHandler
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, Manifest
 from webmill.shards import manifest as manifest_mod
 
 
-class CountingHandler(pafs.FileSystemHandler):
+class CountingHandler(DelegatingHandler):
     """A local filesystem that counts reads, listings and stats by kind (and by folder for listings)."""
 
     def __init__(self, base: str):
-        self.fs = pafs.SubTreeFileSystem(base, pafs.LocalFileSystem())
+        super().__init__(pafs.SubTreeFileSystem(base, pafs.LocalFileSystem()))
         self.calls: Counter = Counter()
-
-    def get_type_name(self):
-        return "counting"
-
-    def equals(self, other):
-        return self is other
 
     def get_file_info(self, paths):
         self.calls["stat"] += len(paths)
-        return self.fs.get_file_info(paths)
+        return super().get_file_info(paths)
 
     def get_file_info_selector(self, selector):
         self.calls["list"] += 1
         self.calls["list:" + selector.base_dir.rstrip("/").rsplit("/", 1)[-1]] += 1
-        return self.fs.get_file_info(selector)
-
-    def create_dir(self, path, recursive):
-        self.fs.create_dir(path, recursive=recursive)
-
-    def delete_dir(self, path):
-        self.fs.delete_dir(path)
-
-    def delete_dir_contents(self, path, missing_dir_ok=False):
-        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-
-    def delete_root_dir_contents(self):
-        self.fs.delete_dir_contents("", accept_root_dir=True)
-
-    def delete_file(self, path):
-        self.fs.delete_file(path)
-
-    def move(self, src, dest):
-        self.fs.move(src, dest)
-
-    def copy_file(self, src, dest):
-        self.fs.copy_file(src, dest)
+        return super().get_file_info_selector(selector)
 
     def open_input_stream(self, path):
         self.calls["read"] += 1
         if "/_commits/" in path:
             self.calls["read:commit"] += 1
-        return self.fs.open_input_stream(path)
+        return super().open_input_stream(path)
 
     def open_input_file(self, path):
         self.calls["read"] += 1
-        return self.fs.open_input_file(path)
-
-    def open_output_stream(self, path, metadata):
-        return self.fs.open_output_stream(path)
-
-    def open_append_stream(self, path, metadata):
-        return self.fs.open_append_stream(path)
-
-    def normalize_path(self, path):
-        return path
+        return super().open_input_file(path)
 
 
 SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])

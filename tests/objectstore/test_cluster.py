@@ -14,30 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_config import config_text
 from s3server import free_port, wait_port
 
 RAY = str(Path(sys.executable).parent / "ray")
 
-CONFIG = """
-[crawl]
-seeds = ["{seed}"]
-allow_private_networks = true
-workers = 2
-warc_max_bytes = 100000
-[clean]
-unit_bytes = 65536
-[shards]
-val_fraction = 0.05
-row_group_rows = 16
-[train]
-vocab_size = 512
-seq_len = 64
-batch_tokens = 1024
-micro_batch = 8
-max_steps = 4
-eval_every = 2
-checkpoint_every = 2
-"""
+def cluster_config(seed: str) -> str:
+    """Two crawl workers and small WARC files and clean units, so every stage has tasks for both nodes."""
+    return config_text(seed, max_steps=4, eval_every=2, checkpoint_every=2,
+                       crawl="workers = 2\nwarc_max_bytes = 100000", clean="unit_bytes = 65536")
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +61,6 @@ def two_nodes(s3):
         shutil.rmtree(t, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    from webmill.pydoc_site import render_site
-    from webmill.serve import SiteServer
-
-    with SiteServer(render_site(tmp_path_factory.mktemp("site"))) as server:
-        yield server
-
-
 def webmill_run(address, root, *args, cwd, config_text):
     """``webmill --ray-address A --root R run CONFIG …``"""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -95,10 +71,10 @@ def webmill_run(address, root, *args, cwd, config_text):
 
 
 @pytest.mark.slow
-def test_webmill_run_on_two_nodes_and_an_object_store(two_nodes, s3, site, tmp_path):
+def test_webmill_run_on_two_nodes_and_an_object_store(two_nodes, s3, pydoc_site, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    text = CONFIG.format(seed=site.url("pydoc/index.html"))
+    text = cluster_config(pydoc_site.url("pydoc/index.html"))
     uri = s3.uri()
     out = webmill_run(two_nodes, uri, "--json", cwd=cwd, config_text=text)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -114,10 +90,10 @@ def test_webmill_run_on_two_nodes_and_an_object_store(two_nodes, s3, site, tmp_p
 
 
 @pytest.mark.slow
-def test_a_local_root_on_two_nodes_is_refused_unless_shared(two_nodes, site, tmp_path):
+def test_a_local_root_on_two_nodes_is_refused_unless_shared(two_nodes, pydoc_site, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    text = CONFIG.format(seed=site.url("pydoc/index.html"))
+    text = cluster_config(pydoc_site.url("pydoc/index.html"))
     out = webmill_run(two_nodes, tmp_path / "root", "--to", "crawl", cwd=cwd, config_text=text)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

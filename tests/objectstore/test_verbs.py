@@ -13,36 +13,8 @@ import sys
 
 import pytest
 
+from pipeline_config import write_config
 from webmill.shards import CorpusRoot, DatasetReader
-
-CONFIG = """
-[crawl]
-seeds = ["{seed}"]
-allow_private_networks = true
-warc_max_bytes = 200000
-[shards]
-val_fraction = 0.05
-row_group_rows = 16
-[train]
-vocab_size = 512
-seq_len = 64
-batch_tokens = 1024
-micro_batch = 8
-max_steps = 6
-eval_every = 3
-checkpoint_every = 3
-"""
-
-
-@pytest.fixture(scope="module")
-def pydoc_site(tmp_path_factory):
-    from webmill.pydoc_site import render_site
-    from webmill.serve import SiteServer
-
-    folder = render_site(tmp_path_factory.mktemp("site"))
-    with SiteServer(folder) as server:
-        yield server
-
 
 class S3Verbs:
     def __init__(self, s3, base, seed):
@@ -54,7 +26,7 @@ class S3Verbs:
         self.cwd.mkdir()
         self.home.mkdir()
         self.config = base / "webmill.toml"
-        self.config.write_text(CONFIG.format(seed=seed))
+        write_config(self.config, seed, max_steps=6, eval_every=3, checkpoint_every=3, crawl="warc_max_bytes = 200000")
         self.out: dict[str, dict] = {}
 
     def run(self, *args, check=True, json_out=True):

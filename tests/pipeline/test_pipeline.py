@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline_config import write_config
+
 WEBMILL = [sys.executable, "-m", "webmill"]
 KILL_AFTER = {"crawl": 2.0, "clean": 4.0, "dedup": 3.0, "shard": 0.02, "tokenizer": 0.02, "train": 6.0}
 
@@ -24,29 +26,6 @@ def webmill(*args, timeout=600):
 def last_json(out):
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def write_config(path, seed_url: str, max_steps: int = 12, **extra_tables) -> str:
-    text = f"""
-[crawl]
-seeds = ["{seed_url}"]
-allow_private_networks = true
-[shards]
-val_fraction = 0.05
-row_group_rows = 16
-[train]
-vocab_size = 512
-seq_len = 64
-batch_tokens = 1024
-micro_batch = 8
-max_steps = {max_steps}
-eval_every = 6
-checkpoint_every = 3
-"""
-    for table, body in extra_tables.items():
-        text += f"[{table}]\n{body}\n"
-    path.write_text(text)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
