@@ -144,10 +144,13 @@ class PausableProxy:
             conns, self._conns = self._conns, []
         for c in conns:
             try:
+                # linger 0: close() sends a reset; shutdown() first wakes the forwarding thread
+                # blocked in recv(), which would otherwise keep the connection half alive
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                c.close()
+                c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            c.close()
         time.sleep(seconds)
         self._listen()
 
