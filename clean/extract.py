@@ -42,12 +42,22 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_TITLE_OPEN = re.compile(r"<title\b", re.I)
+_TITLE_CLOSE = re.compile(r"</title", re.I)
 
 
 def html_title(html: str) -> str | None:
-    m = _TITLE.search(html[:100_000])
-    return " ".join(unescape(m.group(1)).split()) or None if m else None
+    """The first <title>'s text, found by three forward searches (linear in the page: a
+    lazy ``<title[^>]*>(.*?)</title>`` retried at each of many unclosed tags is quadratic)."""
+    head = html[:100_000]
+    m = _TITLE_OPEN.search(head)
+    if m is None:
+        return None
+    start = head.find(">", m.end())
+    close = _TITLE_CLOSE.search(head, start + 1) if start != -1 else None
+    if close is None:
+        return None
+    return " ".join(unescape(head[start + 1:close.start()]).split()) or None
 
 
 def doc_id(url: str, digest: str | None, body: bytes) -> str:

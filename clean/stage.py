@@ -8,6 +8,8 @@ are committed through the shard store; a rerun skips committed units.
 """
 from __future__ import annotations
 
+from webmill.names import check_name
+
 import hashlib
 import json
 import time
@@ -58,7 +60,7 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
     n_kept = bytes_in = bytes_out = 0
     t0 = time.time()
     with docs_w.unit(name, unit["fingerprint"]) as docs_out, excl_w.unit(name, unit["fingerprint"]) as excl_out:
-        for rec in iter_records(inp, stats, (lo, hi)):
+        for rec in iter_records(inp, stats, (lo, hi), max_body=cfg.max_html_bytes):
             if "bad" in rec:
                 kind, row = "excluded", {"id": None, "url": rec["url"], "drop_reason": rec["bad"], "source": rec["source"]}
             else:
@@ -99,6 +101,7 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
     from webmill.clean.warcs import unit_ranges
     from webmill.runtime import run_tasks
 
+    check_name(run, "clean run name")
     fp = fingerprint(cfg)
     done = Manifest.load(root, f"clean/{run}/docs").units
     units = [{"input": inp, "range": r, "fingerprint": fp} for inp in inputs

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import posixpath
 from dataclasses import dataclass
 from typing import Iterator
@@ -12,6 +11,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
 from webmill.errors import UserError, first_line
+from webmill.names import check_name
 from webmill.shards import CorpusRoot
 from webmill.shards.objectstore import describe, public_uri, s3_filesystem
 
@@ -35,6 +35,7 @@ def newest_crawl(root: CorpusRoot) -> str:
 
 
 def crawl_inputs(root: CorpusRoot, crawl_id: str) -> list[WarcInput]:
+    check_name(crawl_id, "crawl id")
     if not root.is_dir("crawl", crawl_id, "warc"):
         raise UserError(f"crawl {crawl_id}: not found in {root.display('crawl')}")
     infos = root.fs.get_file_info(pafs.FileSelector(root.path("crawl", crawl_id, "warc")))
@@ -140,10 +141,17 @@ def _first_record_at(f, start: int, end: int, name: str) -> int | None:
     return None
 
 
-def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None = None) -> Iterator[dict]:
+# HTTP headers a record may carry on top of its payload cap
+HEADER_ALLOWANCE = 64 << 10
+
+
+def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None = None, *,
+                 max_body: int = 5 << 20) -> Iterator[dict]:
     """HTML-bearing response records that start in ``byte_range`` (default: the whole file);
-    bad records are counted in ``stats`` and skipped. Errors reading the file itself raise
-    SourceError: a torn file is data, a failed read is not."""
+    bad records are counted in ``stats`` and skipped. No payload grows past ``max_body``
+    bytes in memory, before or after its Content-Encoding is undone: a larger one is
+    yielded as ``too_large`` (a gzip bomb in a record, or a record that is one). Errors
+    reading the file itself raise SourceError: a torn file is data, a failed read is not."""
     try:
         size = inp.fs.get_file_info(inp.path).size
         f = inp.fs.open_input_file(inp.path)
@@ -155,10 +163,38 @@ def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None
         if base is None:
             return
         f.seek(base)
-        yield from _records(inp, _Source(f, inp.name), base, hi if byte_range else None, size, stats)
+        yield from _records(inp, _Source(f, inp.name), base, hi if byte_range else None, size, stats, max_body)
 
 
-def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict) -> Iterator[dict]:
+class PayloadTooLarge(Exception):
+    pass
+
+
+def inflate(body: bytes, encoding: str, cap: int) -> bytes:
+    """Undo a gzip or deflate Content-Encoding, never producing more than ``cap`` bytes
+    (PayloadTooLarge past it); a body that does not inflate is returned as it is."""
+    import zlib
+
+    enc = encoding.strip().lower()
+    if enc in ("gzip", "x-gzip"):
+        wbits = 31
+    elif enc == "deflate":
+        wbits = 15 if body[:1] == b"\x78" else -15  # zlib-wrapped, or raw as some servers send
+    else:
+        return body
+    try:
+        d = zlib.decompressobj(wbits)
+        out = d.decompress(body, cap + 1)
+    except zlib.error:
+        return body
+    if len(out) > cap or d.unconsumed_tail:
+        raise PayloadTooLarge(len(out))
+    return out
+
+
+def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict,
+             max_body: int) -> Iterator[dict]:
+    max_block = max_body + HEADER_ALLOWANCE
     end = base
     reaches_eof = stop is None or size is None or stop >= size
     it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)  # records are gzip members: warcio reads them
@@ -184,8 +220,8 @@ def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None,
             end = base + it.get_record_offset() + it.get_record_length()
             continue
         try:
-            block = record.content_stream().read()
-            it.read_to_end(record)
+            block = record.content_stream().read(max_block + 1)
+            it.read_to_end(record)  # the rest of an oversized record is read through, never held
         except SourceError:
             raise
         except Exception:
@@ -194,31 +230,33 @@ def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None,
         offset, length = base + it.get_record_offset(), it.get_record_length()
         end = offset + length
         h = record.rec_headers
+        url = h.get_header("WARC-Target-URI")
+        source = {"warc": inp.name, "offset": offset, "length": length}
+        if len(block) > max_block:
+            yield {"bad": "too_large", "url": url, "source": source}
+            continue
         if len(block) < int(h.get_header("Content-Length") or 0):
             stats["warc_truncated"] = stats.get("warc_truncated", 0) + 1  # the torn last record
             return
-        url = h.get_header("WARC-Target-URI")
         try:
             head_end = block.index(b"\r\n\r\n") + 4
             http = _HTTP.parse(_Lines(block[:head_end]))
             status = int(http.get_statuscode())
         except Exception:
-            yield {"bad": "bad_http_headers", "url": url, "source": {"warc": inp.name, "offset": offset, "length": length}}
+            yield {"bad": "bad_http_headers", "url": url, "source": source}
             continue
         stats["responses"] = stats.get("responses", 0) + 1
         ctype = http.get_header("Content-Type") or ""
         if status != 200 or not ("html" in ctype.lower() or not ctype):
             stats["not_html"] = stats.get("not_html", 0) + 1
             continue
-        body = block[head_end:]
-        if (http.get_header("Content-Encoding") or "").lower() == "gzip":
-            try:
-                body = gzip.decompress(body)
-            except Exception:
-                pass
+        try:
+            body = inflate(block[head_end:], http.get_header("Content-Encoding") or "", max_body)
+        except PayloadTooLarge:
+            yield {"bad": "too_large", "url": url, "source": source}
+            continue
         yield {"url": url, "body": body, "content_type": ctype, "date": h.get_header("WARC-Date"),
-               "digest": h.get_header("WARC-Payload-Digest"), "crawl_id": inp.crawl_id,
-               "source": {"warc": inp.name, "offset": offset, "length": length}}
+               "digest": h.get_header("WARC-Payload-Digest"), "crawl_id": inp.crawl_id, "source": source}
 
 
 class _Lines:

@@ -44,6 +44,12 @@ def _progress_printer(ctx):
     return show, status.stop
 
 
+def _crawl_id(ctx, param, value):
+    from webmill.names import check_name
+
+    return check_name(value, "crawl id")
+
+
 def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True) -> dict:
     from webmill.crawl.run import CrawlCancelled, run_catalogued
 
@@ -110,7 +116,7 @@ def crawl_run(ctx, spec_file, workers, max_pages, max_depth, allow_private_netwo
 
 
 @crawl.command("resume")
-@click.argument("crawl_id")
+@click.argument("crawl_id", callback=_crawl_id)
 @json_option
 @pass_ctx
 def crawl_resume(ctx, crawl_id, as_json):
@@ -173,7 +179,7 @@ def crawl_list(ctx, as_json):
 
 
 @crawl.command("status")
-@click.argument("crawl_id")
+@click.argument("crawl_id", callback=_crawl_id)
 @json_option
 @pass_ctx
 def crawl_status(ctx, crawl_id, as_json):
@@ -189,7 +195,7 @@ def crawl_status(ctx, crawl_id, as_json):
 
 
 @crawl.command("cancel")
-@click.argument("crawl_id")
+@click.argument("crawl_id", callback=_crawl_id)
 @json_option
 @pass_ctx
 def crawl_cancel(ctx, crawl_id, as_json):

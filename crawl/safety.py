@@ -18,10 +18,36 @@ class PrivateNetworkRefused(IgnoreRequest):
     """A request to an address on a private network."""
 
 
+# IPv6 ranges that carry an IPv4 address in their low 32 bits (NAT64, RFC 6052 / 8215): the
+# IPv4 inside is what a translator connects to
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped, 6to4 (2002::/16), Teredo
+    (server and client) and NAT64."""
+    out = [a for a in (addr.ipv4_mapped, addr.sixtofour) if a is not None]
+    if addr.teredo:
+        out += list(addr.teredo)
+    if any(addr in net for net in _NAT64):
+        out.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    return out
+
+
 def is_public(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip)
-    return not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_reserved or addr.is_unspecified)
+    """Whether an address is on the public internet: globally routable by IANA's special-purpose
+    registries (``is_global``: not private, loopback, link-local, carrier-grade NAT 100.64/10,
+    documentation, benchmarking, reserved), not multicast, and every IPv4 address it embeds
+    public too. An address that does not parse is not public."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])  # a zone index (fe80::1%eth0) is link-local anyway
+    except ValueError:
+        return False
+    if not addr.is_global or addr.is_multicast or addr.is_unspecified:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address):
+        return all(is_public(str(v4)) for v4 in embedded_ipv4(addr))
+    return True
 
 
 def ip_literal(host: str) -> str | None:

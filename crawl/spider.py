@@ -18,8 +18,12 @@ from w3lib.url import canonicalize_url
 from webmill.crawl.safety import PrivateNetworkRefused, PublicOnlyResolver
 from webmill.crawl.traps import TrapGuard
 
-_META_ROBOTS = re.compile(rb"<meta[^>]+name=[\"']?(?:robots|webmill|ai)[\"']?[^>]*>", re.I)
-_CONTENT = re.compile(rb"content=[\"']([^\"']*)[\"']", re.I)
+# applied to one bounded <meta ...> tag at a time (see meta_tags): page content never meets a
+# pattern that can backtrack across the page
+_ROBOTS_NAME = re.compile(rb"name\s*=\s*[\"']?(?:robots|webmill|ai)(?:[\"'\s/>]|$)", re.I)
+_CONTENT = re.compile(rb"content\s*=\s*[\"']([^\"']*)[\"']", re.I)
+_META_OPEN = re.compile(rb"<meta[\s/]", re.I)
+MAX_TAG = 4096
 
 
 def canonical(url: str) -> str:
@@ -36,13 +40,29 @@ def robots_directives(headers: list[tuple[str, str]], body: bytes) -> set[str]:
     for k, v in headers:
         if k.lower() == "x-robots-tag":
             found.update(t.strip().lower() for t in v.split(":")[-1].split(","))
-    for m in _META_ROBOTS.finditer(body[:200_000]):
-        c = _CONTENT.search(m.group(0))
+    for tag in meta_tags(body[:200_000]):
+        c = _CONTENT.search(tag) if _ROBOTS_NAME.search(tag) else None
         if c:
             found.update(t.strip().lower() for t in c.group(1).decode("ascii", "ignore").split(","))
     if "none" in found:
         found.update({"noindex", "nofollow"})
     return found
+
+
+def meta_tags(body: bytes):
+    """Each ``<meta ...>`` tag of a page, in one left-to-right pass: a tag ends at the next
+    '>', tags longer than MAX_TAG are skipped, and the scan resumes after each tag's end."""
+    pos = 0
+    while True:
+        m = _META_OPEN.search(body, pos)
+        if m is None:
+            return
+        end = body.find(b">", m.end())
+        if end == -1:
+            return  # no tag after this one can close either
+        if end - m.start() <= MAX_TAG:
+            yield body[m.start():end + 1]
+        pos = end + 1
 
 
 class SiteSpider(scrapy.Spider):
@@ -232,6 +252,8 @@ def classify_failure(failure) -> str:
     text = f"{type(err).__name__} {err}".lower()
     if isinstance(err, PrivateNetworkRefused) or "non-public address" in text:
         return "private_network"
+    if "max size" in text or "maxsize" in text:  # scrapy ignores a body inflating past it (a gzip bomb)
+        return "too_large"
     if isinstance(err, IgnoreRequest):
         if "robots.txt" in text:
             return "robots"
@@ -240,8 +262,6 @@ def classify_failure(failure) -> str:
         if "scheme" in text:
             return "scheme"
         return "ignored"
-    if "max size" in text or "maxsize" in text:
-        return "too_large"
     kind = next((_KINDS[c.__name__] for c in type(err).__mro__ if c.__name__ in _KINDS), None)
     if kind == "dns" and (urlsplit(failure.request.url).hostname or "").lower() in PublicOnlyResolver.refused:
         return "private_network"

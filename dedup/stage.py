@@ -22,6 +22,8 @@ stale outputs.
 """
 from __future__ import annotations
 
+from webmill.names import check_dataset_path, check_name
+
 import hashlib
 import json
 import math
@@ -96,6 +98,9 @@ def _refuse_old_index(root: CorpusRoot) -> None:
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
+    check_name(run, "dedup run name")
+    for ds in inputs:
+        check_dataset_path(ds, "dedup input")
     import ray.data
     from ray.data.context import ShuffleStrategy
 

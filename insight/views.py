@@ -34,6 +34,12 @@ RUN_DATASETS = {
 VIEWS = ("docs", "clean_docs", "excluded", "clusters", "pairs", "crawl_log", "shards")
 
 
+def sql_literal(value: str) -> str:
+    """A SQL string literal for DuckDB: folder names come from the root, which anyone with
+    write access to it shapes, so they are quoted, never pasted."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def arrow_dataset(root: CorpusRoot, names: list[str]) -> pads.Dataset | None:
     per_dataset = [DatasetReader(root, n).paths() for n in names]
     paths = [p for ps in per_dataset for p in ps]
@@ -68,7 +74,7 @@ def connect(root: CorpusRoot):
                 continue
             key = f"_shards_{len(selects)}"
             con.register(key, ds)
-            selects.append(f"SELECT '{set_name}' AS shard_set, '{split}' AS split, * FROM {key}")
+            selects.append(f"SELECT {sql_literal(set_name)} AS shard_set, {sql_literal(split)} AS split, * FROM {key}")
             shard_sets.append(f"shards/{set_name}/{split}")
     if selects:
         con.execute("CREATE VIEW shards AS " + " UNION ALL BY NAME ".join(selects))

@@ -21,7 +21,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from webmill.errors import CorruptPartError
+from webmill.errors import CorruptPartError, UserError
+from webmill.names import check_dataset_path
 from webmill.shards.root import CorpusRoot
 
 COMMITS = "_commits"
@@ -120,8 +121,11 @@ class Manifest:
     @staticmethod
     def _parse(root: CorpusRoot, dataset: str, name: str, raw) -> UnitRecord:
         try:
-            return UnitRecord(**(raw if isinstance(raw, dict) else json.loads(raw)))
-        except (ValueError, TypeError) as e:
+            rec = UnitRecord(**(raw if isinstance(raw, dict) else json.loads(raw)))
+            for p in rec.parts:  # a part path is joined to the root, deleted and read: never outside the dataset
+                check_dataset_path(p["path"], "part")
+            return rec
+        except (ValueError, TypeError, KeyError, UserError) as e:
             raise CorruptPartError(f"{root.display(dataset, COMMITS, name)}: corrupt commit record ({e})") from None
 
     @classmethod

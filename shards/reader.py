@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Iterator
 
 import pyarrow as pa
@@ -12,9 +13,17 @@ from webmill.shards.manifest import Manifest
 from webmill.shards.root import CorpusRoot
 
 
-def open_part(root: CorpusRoot, dataset: str, part: dict, *, verify: bool = False) -> pq.ParquetFile:
+def verify_default() -> bool:
+    """Whether reads check each part's sha256 against its commit record (``WEBMILL_VERIFY_PARTS=1``;
+    on in the tests): a part rewritten after its commit, by a second writer or a bad disk, is
+    then refused instead of read."""
+    return os.environ.get("WEBMILL_VERIFY_PARTS", "").lower() in ("1", "true", "yes")
+
+
+def open_part(root: CorpusRoot, dataset: str, part: dict, *, verify: bool | None = None) -> pq.ParquetFile:
     """One committed part (``{"path": name, "sha256": ...}``), opened without reading the
     dataset's commit records: for tasks that were handed their part."""
+    verify = verify_default() if verify is None else verify
     path = root.path(dataset, part["path"])
     shown = root.display(dataset, part["path"])
     try:
@@ -57,7 +66,7 @@ def read_rows(root: CorpusRoot, dataset: str, path: str, rows, columns: list[str
 
 
 class DatasetReader:
-    def __init__(self, root: CorpusRoot, dataset: str, *, verify: bool = False):
+    def __init__(self, root: CorpusRoot, dataset: str, *, verify: bool | None = None):
         self.root = root
         self.dataset = dataset.strip("/")
         self.verify = verify

@@ -11,8 +11,12 @@ import uuid
 
 import pyarrow.fs as pafs
 
-from webmill.errors import RootError, first_line
+from webmill.errors import RootError, UserError, first_line
 from webmill.shards.objectstore import check_s3_root, describe, public_uri, s3_filesystem
+
+
+class PathOutsideRoot(UserError):
+    """A path built from a name or read from a record that would leave the root."""
 
 
 class CorpusRoot:
@@ -79,9 +83,15 @@ class CorpusRoot:
 
     # paths -------------------------------------------------------------
     def path(self, *parts: str) -> str:
-        """Absolute path inside the filesystem for a path relative to the root."""
+        """Absolute path inside the filesystem for a path relative to the root. Parts come
+        from names and records, so one that is absolute or climbs out with '..' is refused."""
         rel = posixpath.join(*parts) if parts else ""
-        return posixpath.join(self.base, rel) if rel else self.base
+        if not rel:
+            return self.base
+        norm = posixpath.normpath(rel)
+        if any(p.startswith("/") or "\x00" in p for p in parts) or norm == ".." or norm.startswith("../"):
+            raise PathOutsideRoot(f"path {rel!r} leaves the corpus root {self.shown}")
+        return posixpath.join(self.base, norm) if norm != "." else self.base
 
     def local_path(self, *parts: str) -> str | None:
         """A real local file path, where the root is on a local disk (SQLite needs one)."""

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webmill.errors import UserError
+from webmill.names import check_dataset_path, check_name
 from webmill.shards.config import ShardsConfig
 from webmill.shards.manifest import Manifest, is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
@@ -56,6 +57,7 @@ def resolve_sources(root: CorpusRoot, mix: dict[str, float]) -> dict[str, float]
         return dict.fromkeys(found, 0.0)
     out = {}
     for name, weight in mix.items():
+        check_dataset_path(name, "[shards] mix: source")
         candidates = [name] if "/" in name else [f"dedup/{name}/docs", f"clean/{name}/docs"]
         found = next((c for c in candidates if is_dataset(root, c)), None)
         if found is None:
@@ -104,7 +106,7 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
     Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
     from webmill.runtime import ensure_ray
 
-    name = name or cfg.name
+    name = check_name(name or cfg.name, "shard set name")
     base = f"shards/{name}"
     sources = resolve_sources(root, cfg.mix)
     fp = fingerprint(root, sources, cfg)

@@ -12,6 +12,7 @@ for path in _HELPERS:
 # Ray workers import test helpers (a fault-injecting filesystem) by name: they inherit this
 os.environ["PYTHONPATH"] = os.pathsep.join([*_HELPERS, *filter(None, [os.environ.get("PYTHONPATH")])])
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("WEBMILL_VERIFY_PARTS", "1")  # every read in the tests checks part checksums
 
 from faultserver import fault_server  # noqa: E402
 from s3server import S3Server  # noqa: E402

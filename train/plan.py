@@ -11,6 +11,7 @@ import os
 import time
 
 from webmill.errors import UserError
+from webmill.names import check_dataset_path, check_name
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
@@ -26,6 +27,7 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
     """Train/val part paths for a shard set name, or for any document dataset (split by id hash)."""
     if shards is None:
         shards = newest_shard_set(root)
+    check_dataset_path(shards, "--shards")
     if root.exists("shards", shards, "manifest.json"):
         manifest = read_manifest(root, shards)
         train = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["train"]["shards"]]
@@ -70,7 +72,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
     if cfg.seq_len > model.max_seq_len:
         raise UserError(f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
                         f"({model.max_seq_len} positions; raise [train] max_position)")
-    name = name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
     run = f"{RUNS}/{name}"
     return {"name": name, "run": run, "run_dir": root.display(run), "root": root.uri, "data": data,
             "tokenizer": tok_ref, "model": model.to_dict(), "train": dataclasses.asdict(cfg), "created_at": time.time()}
@@ -87,7 +89,7 @@ def run_of(root: CorpusRoot, run: str) -> str:
         if rel.startswith(".."):
             raise UserError(f"{run}: not a run inside the corpus root {root.display()}")
         return rel
-    return f"{RUNS}/{run.strip('/')}"
+    return f"{RUNS}/{check_name(run.strip('/'), 'run name')}"
 
 
 def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
