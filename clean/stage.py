@@ -8,8 +8,6 @@ are committed through the shard store; a rerun skips committed units.
 """
 from __future__ import annotations
 
-from webmill.names import check_name
-
 import hashlib
 import json
 import time
@@ -18,6 +16,7 @@ import pyarrow as pa
 
 from webmill.clean.config import CleanConfig
 from webmill.clean.filters import SIGNALS
+from webmill.names import check_name
 from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 from webmill.shards.schema import SOURCE_TYPE, doc_schema
 
@@ -97,6 +96,13 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
 
 
 def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
+    from webmill.locks import run_lock
+
+    with run_lock(root, "clean", run):
+        return _run_clean_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
+
+
+def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
     """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
     from webmill.clean.warcs import unit_ranges
     from webmill.runtime import run_tasks

@@ -197,7 +197,9 @@ def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None,
     max_block = max_body + HEADER_ALLOWANCE
     end = base
     reaches_eof = stop is None or size is None or stop >= size
-    it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True)  # records are gzip members: warcio reads them
+    # records are gzip members: warcio reads them, inflating one block of the file at a time; a small
+    # block bounds what one fill can inflate to (deflate reaches about 1000:1: 4 KiB → 4 MiB)
+    it = ArchiveIterator(raw, no_record_parse=True, arc2warc=True, block_size=4096)
     while True:
         try:
             record = next(it)

@@ -131,6 +131,14 @@ class Catalog:
         sets = ", ".join(f"{k} = ?" for k in cols)
         self._write(f"UPDATE jobs SET {sets} WHERE id = ?", (*cols.values(), job_id))
 
+    def claim(self, job_id: str, states: tuple[str, ...] = ("queued",)) -> bool:
+        """Move a job from one of ``states`` to running, atomically: of two schedulers (or a
+        scheduler and a ``crawl cancel``) only the one whose UPDATE changed the row goes on."""
+        marks = ",".join("?" * len(states))
+        cur = self._write(f"UPDATE jobs SET state = 'running', started = ? WHERE id = ? AND state IN ({marks})",
+                          (time.time(), job_id, *states))
+        return cur.rowcount == 1
+
     def previous_done(self, spec: dict, before_id: str) -> dict | None:
         row = self._read("SELECT * FROM jobs WHERE spec_hash = ? AND state = 'done' AND id != ? "
                               "ORDER BY ended DESC LIMIT 1", (spec_hash(spec), before_id)).fetchone()

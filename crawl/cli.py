@@ -50,14 +50,15 @@ def _crawl_id(ctx, param, value):
     return check_name(value, "crawl id")
 
 
-def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True) -> dict:
+def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True,
+            claim_from: tuple[str, ...] | None = None) -> dict:
     from webmill.crawl.run import CrawlCancelled, run_catalogued
 
     root = ctx.root()
     ray = ctx.ray()
     show, stop = _progress_printer(ctx)
     try:
-        summary = run_catalogued(root, ray, crawl_id, spec, catalog, on_progress=show)
+        summary = run_catalogued(root, ray, crawl_id, spec, catalog, on_progress=show, claim_from=claim_from)
     except CrawlCancelled:
         raise click.ClickException(f"crawl {crawl_id} was cancelled") from None
     finally:
@@ -219,7 +220,9 @@ def crawl_cancel(ctx, crawl_id, as_json):
 def scheduler(ctx, once, interval, as_json):
     """Launch due and queued crawl jobs on the Ray cluster."""
     from webmill.crawl.catalog import Catalog
+    from webmill.crawl.run import NotClaimed
     from webmill.crawl.warc import new_crawl_id
+    from webmill.errors import first_line
 
     cat = Catalog.open(ctx.root())
     ran: list[dict] = []
@@ -229,12 +232,17 @@ def scheduler(ctx, once, interval, as_json):
             cat.add_job(new_crawl_id(), s["spec"], state="queued", schedule_id=s["id"])
             cat.advance_schedule(s["id"], now)
         for j in cat.jobs("queued"):
-            ctx.say(f"scheduler: starting crawl {j['id']}")
             try:
-                summary = execute(ctx, j["id"], j["spec"], False, cat, report=not as_json)
+                ctx.say(f"scheduler: starting crawl {j['id']}")
+                summary = execute(ctx, j["id"], j["spec"], False, cat, report=not as_json, claim_from=("queued",))
                 ran.append({"id": j["id"], "state": "done", "pages_stored": summary["pages_stored"]})
+            except NotClaimed:
+                ctx.say(f"scheduler: crawl {j['id']} is no longer queued (cancelled, or started elsewhere); skipped")
             except click.ClickException as e:
                 ran.append({"id": j["id"], "state": "cancelled", "error": e.message})
+            except Exception as e:  # one failed job is logged and recorded; the scheduler goes on
+                click.echo(f"scheduler: crawl {j['id']} failed: {first_line(e)}", err=True)
+                ran.append({"id": j["id"], "state": "failed", "error": first_line(e)})
         if once:
             break
         time.sleep(interval)

@@ -179,6 +179,14 @@ def _node_id() -> str | None:
 # ---------------------------------------------------------------- the driver
 def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
               on_progress=None) -> dict:
+    from webmill.locks import run_lock
+
+    with run_lock(root, "crawl", crawl_id):
+        return _run_crawl_locked(root, ray, crawl_id, spec, catalog=catalog, on_progress=on_progress)
+
+
+def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
+              on_progress=None) -> dict:
     """Run (or resume) crawl ``crawl_id`` to the end; returns its summary.
 
     The driver holds no per-URL state: each round's links travel between workers through
@@ -245,9 +253,20 @@ class CrawlCancelled(Exception):
     pass
 
 
-def run_catalogued(root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Catalog, *, on_progress=None) -> dict:
-    """``run_crawl`` with the catalog job's state kept: running, then done, cancelled or failed."""
-    catalog.set_state(crawl_id, "running", started=time.time())
+class NotClaimed(Exception):
+    """The job left the state it was to be started from (cancelled, or taken by another scheduler)."""
+
+
+def run_catalogued(root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Catalog, *, on_progress=None,
+                   claim_from: tuple[str, ...] | None = None) -> dict:
+    """``run_crawl`` with the catalog job's state kept: running, then done, cancelled or failed.
+    With ``claim_from`` the job starts only if it is still in one of those states (an atomic
+    claim); else NotClaimed."""
+    if claim_from is not None:
+        if not catalog.claim(crawl_id, claim_from):
+            raise NotClaimed(crawl_id)
+    else:
+        catalog.set_state(crawl_id, "running", started=time.time())
     try:
         summary = run_crawl(root, ray, crawl_id, spec, catalog=catalog, on_progress=on_progress)
     except CrawlCancelled:

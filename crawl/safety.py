@@ -77,20 +77,65 @@ class PublicOnlyResolver(CachingThreadedResolver):
 class NetworkGuardMiddleware:
     """Refuses non-http(s) URLs and private IP literals (before any connection)."""
 
-    def __init__(self, allow_private: bool):
+    def __init__(self, allow_private: bool, private_hosts=()):
         self.allow_private = allow_private
+        self.private_hosts = {h.lower() for h in private_hosts}
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings.getbool("WEBMILL_ALLOW_PRIVATE_NETWORKS"))
+        return cls(crawler.settings.getbool("WEBMILL_ALLOW_PRIVATE_NETWORKS"),
+                   crawler.settings.getlist("WEBMILL_PRIVATE_HOSTS"))
 
     def process_request(self, request, spider=None):
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https"):
             raise IgnoreRequest(f"scheme {parts.scheme!r} is not crawled")
-        if not self.allow_private:
-            ip = ip_literal(parts.hostname or "")
-            if ip and not is_public(ip):
-                raise PrivateNetworkRefused(f"{parts.hostname} is a non-public address")
+        if self.allow_private:
+            return None
+        host = parts.hostname or ""
+        ip = ip_literal(host)
+        if ip:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if not is_public(ip) and f"{host}:{port}".lower() not in self.private_hosts:
+                raise PrivateNetworkRefused(f"{host} is a non-public address")
+            return None
+        if behind_proxy(request, parts.scheme, host):
+            # the connection goes to the proxy, so the resolver sees only the proxy's name: the
+            # target is resolved here, off the reactor thread, and refused like any other
+            from twisted.internet.threads import deferToThread
+
+            return deferToThread(check_resolves_public, host)
         return None
+
+
+def behind_proxy(request, scheme: str, host: str) -> bool:
+    """Whether scrapy's HttpProxyMiddleware will send this request through a proxy."""
+    import urllib.request
+
+    if request.meta.get("proxy"):
+        return True
+    return bool(urllib.request.getproxies().get(scheme)) and not urllib.request.proxy_bypass(host)
+
+
+def check_resolves_public(host: str) -> None:
+    """Every address ``host`` resolves to must be public (PrivateNetworkRefused otherwise)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # the proxy reports the failed lookup
+    for info in infos:
+        if not is_public(info[4][0]):
+            PublicOnlyResolver.refused.add(host.lower())
+            raise PrivateNetworkRefused(f"{host} resolves to non-public address {info[4][0]}")
+    return None
+
+
+def resolver_setting() -> str:
+    """The scrapy setting that installs a resolver: TWISTED_DNS_RESOLVER since scrapy 2.19
+    (DNS_RESOLVER is deprecated there), DNS_RESOLVER before."""
+    from scrapy.settings import default_settings
+
+    return "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 

@@ -88,6 +88,11 @@ class SiteSpider(scrapy.Spider):
         self.stored_total = sum(stored_count.values())
         self.conditional = job.get("conditional", {})
         self.open_blob = open_blob or (lambda path: open(path, "rb"))
+        self.max_links = spec.get("max_links_per_page", 1000)
+        self.max_queued = spec.get("max_queued_per_host", 10_000)
+        self.pending: dict[str, int] = {}  # requests queued or in flight, per host
+        self.pending_total = 0
+        self.links_dropped = 0  # past max_links_per_page or max_queued_per_host: counted, never queued
         self.traps = TrapGuard(spec["max_url_length"], spec["max_repeated_segments"], spec["max_query_params"])
 
     # requests -------------------------------------------------------------
@@ -102,7 +107,7 @@ class SiteSpider(scrapy.Spider):
             if cond.get("last_modified"):
                 headers["If-Modified-Since"] = cond["last_modified"]
         return scrapy.Request(url, callback=self.parse, errback=self.failed, headers=headers,
-                              meta={"depth": depth, "wm_url": url, "wm_referrer": referrer},
+                              meta={"depth": depth, "wm_url": url, "wm_referrer": referrer, "wm_pending": True},
                               dont_filter=True)
 
     async def start(self):  # scrapy >= 2.13
@@ -137,17 +142,32 @@ class SiteSpider(scrapy.Spider):
         if trap:
             self.record({"kind": "event", "url": url, "depth": depth, "referrer": referrer, "outcome": trap})
             return None
-        if self.max_pages and self.stored_total >= self.max_pages:
+        # requests count against the page budget: no more are queued than could still be stored
+        if self.max_pages and self.stored_total + self.pending_total >= self.max_pages:
             self.seen.discard(url)
             return None
         if self.max_per_host and self.stored_count.get(host, 0) >= self.max_per_host:
             self.record({"kind": "event", "url": url, "depth": depth, "referrer": referrer, "outcome": "host_budget"})
             return None
+        if self.pending.get(host, 0) >= self.max_queued:
+            self.seen.discard(url)
+            self.links_dropped += 1
+            return None
+        self.pending[host] = self.pending.get(host, 0) + 1
+        self.pending_total += 1
         return self._request(url, depth, referrer)
+
+    def _answered(self, meta: dict) -> None:
+        """A request got its response or its failure: it no longer waits in the queue."""
+        if meta.pop("wm_pending", None):
+            host = host_of(meta["wm_url"])
+            self.pending[host] = max(0, self.pending.get(host, 0) - 1)
+            self.pending_total = max(0, self.pending_total - 1)
 
     # responses ------------------------------------------------------------
     def parse(self, response):
         meta = response.meta
+        self._answered(meta)
         url, depth, referrer = meta["wm_url"], meta.get("depth", 0), meta.get("wm_referrer")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, vs in response.headers.items() for v in vs]
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
@@ -186,8 +206,11 @@ class SiteSpider(scrapy.Spider):
         final = canonical(response.url)
         if final != url and host_of(final) in self.allowed:
             self.seen.add(final)  # a redirect target is fetched once
-        yield from self._follow((urljoin(response.url, h.strip()) for h in response.xpath("//a/@href").getall()),
-                                depth, url)
+        hrefs = response.xpath("//a/@href").getall()
+        if len(hrefs) > self.max_links:
+            self.links_dropped += len(hrefs) - self.max_links
+            hrefs = hrefs[:self.max_links]
+        yield from self._follow((urljoin(response.url, h.strip()) for h in hrefs), depth, url)
 
     def _follow(self, links, depth: int, referrer: str):
         for link in links:
@@ -195,9 +218,15 @@ class SiteSpider(scrapy.Spider):
             if req is not None:
                 yield req
 
+    def closed(self, reason):
+        if self.links_dropped and hasattr(self.record, "count"):
+            self.record.count("links_dropped", self.links_dropped)
+
     def failed(self, failure):
         request = failure.request
         meta = request.meta
+        if "wm_url" in meta:
+            self._answered(meta)
         base = {"url": meta.get("wm_url", request.url), "depth": meta.get("depth", 0), "referrer": meta.get("wm_referrer")}
         self.record({"kind": "event", **base, "outcome": classify_failure(failure), "error": _short(failure.value)})
 

@@ -180,6 +180,7 @@ def scrapy_settings(spec: dict) -> dict:
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
         "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
         "WEBMILL_ALLOW_PRIVATE_NETWORKS": spec["allow_private_networks"],
+        "WEBMILL_PRIVATE_HOSTS": spec.get("private_hosts") or [],
         "DOWNLOADER_MIDDLEWARES": {
             "webmill.crawl.safety.NetworkGuardMiddleware": 50,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -188,7 +189,9 @@ def scrapy_settings(spec: dict) -> dict:
         },
     }
     if not spec["allow_private_networks"]:
-        s["DNS_RESOLVER"] = "webmill.crawl.safety.PublicOnlyResolver"
+        from webmill.crawl.safety import resolver_setting
+
+        s[resolver_setting()] = "webmill.crawl.safety.PublicOnlyResolver"
     return s
 
 
@@ -236,6 +239,10 @@ class Recorder:
         if now - self._last >= self.progress_every:
             self._last = now
             print(json.dumps({"progress": self.counts, "bytes": self._bytes}), flush=True)
+
+    def count(self, what: str, n: int) -> None:
+        """A count with no event line (links a page offered past the frontier's caps)."""
+        self.counts[what] = self.counts.get(what, 0) + n
 
     def close(self) -> None:
         self.warc.close()

@@ -22,14 +22,13 @@ stale outputs.
 """
 from __future__ import annotations
 
-from webmill.names import check_dataset_path, check_name
-
 import hashlib
 import json
 import math
 import time
 from dataclasses import asdict
 
+from webmill.names import check_dataset_path, check_name
 from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Layout, attach_a, bucket_pairs,
                                       exact_partition, read_keyed, url_partition, verify_b, with_partition,
                                       with_text_partition)
@@ -98,6 +97,13 @@ def _refuse_old_index(root: CorpusRoot) -> None:
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
+    from webmill.locks import run_lock
+
+    with run_lock(root, "dedup", run):
+        return _run_dedup_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
+
+
+def _run_dedup_locked(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
     check_name(run, "dedup run name")
     for ds in inputs:
         check_dataset_path(ds, "dedup input")

@@ -102,6 +102,14 @@ def fingerprint(root: CorpusRoot, sources: dict[str, float], cfg: ShardsConfig) 
 
 def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
                  ray_fn=None) -> dict:
+    from webmill.locks import run_lock
+
+    with run_lock(root, "shards", name or cfg.name):
+        return _build_shards_locked(root, cfg, name=name, on_progress=on_progress, ray_fn=ray_fn)
+
+
+def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
+                 ray_fn=None) -> dict:
     """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest.
     Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
     from webmill.runtime import ensure_ray

@@ -9,7 +9,16 @@ SUMMARY = "summary.json"
 
 
 def run_training(plan: dict, ray_fn=None) -> dict:
-    """``ray_fn()`` starts or joins Ray; it is called only when ``workers`` > 1."""
+    """``ray_fn()`` starts or joins Ray; it is called only when ``workers`` > 1. One training
+    session per run folder at a time (``webmill.locks``)."""
+    from webmill.locks import run_lock
+
+    folder, name = plan["run"].strip("/").rsplit("/", 1) if "/" in plan["run"].strip("/") else ("", plan["run"])
+    with run_lock(RunFiles.of(plan).root, folder, name):
+        return _run_training_locked(plan, ray_fn)
+
+
+def _run_training_locked(plan: dict, ray_fn) -> dict:
     save_plan(plan)
     if plan["train"]["workers"] <= 1:
         summary = train_loop(plan)
