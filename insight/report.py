@@ -9,6 +9,7 @@ import time
 from webmill.insight.stats import corpus_stats, render
 from webmill.insight.views import connect
 from webmill.shards.root import CorpusRoot
+from webmill.train.runfiles import read_metrics
 
 
 def build_report(root: CorpusRoot, out_path: str) -> dict:
@@ -90,10 +91,7 @@ def _loss_curves(root: CorpusRoot) -> dict:
         if not root.exists("runs", name, "metrics.jsonl"):
             continue
         pts = {"step": [], "loss": [], "val_step": [], "val_loss": []}
-        for line in root.read_bytes("runs", name, "metrics.jsonl").decode().splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
+        for r in read_metrics(root.read_bytes("runs", name, "metrics.jsonl")):
             pts["step"].append(r["step"])
             pts["loss"].append(r["loss"])
             if "val_loss" in r:

@@ -125,10 +125,20 @@ class CorpusRoot:
             return f.read()
 
     def write_bytes_atomic(self, data: bytes, *parts: str) -> None:
-        """Write to a temporary name beside the target, then rename into place."""
+        """Write to a temporary name beside the target, then rename into place. On a local disk
+        the data and the rename are fsynced, so a power loss leaves the old file or the new one,
+        never an empty one (an empty commit record would make its dataset unreadable)."""
         target = self.path(*parts)
         self.fs.create_dir(posixpath.dirname(target), recursive=True)
         tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
+        if self.is_local:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            fsync_dir(posixpath.dirname(target))
+            return
         with self.fs.open_output_stream(tmp, compression=None) as f:
             f.write(data)
         self.fs.move(tmp, target)
@@ -150,6 +160,29 @@ class CorpusRoot:
 
     def __repr__(self) -> str:
         return f"CorpusRoot({self.shown!r})"
+
+
+def fsync_file(path: str) -> None:
+    """Flush a local file's data to the disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename inside a local folder durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory
+    finally:
+        os.close(fd)
 
 
 def _reopen_s3(uri: str) -> CorpusRoot:

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import time
+import uuid
 
 import numpy as np
 import pyarrow as pa
@@ -238,7 +239,7 @@ def _map_part(root, base, name, dataset, path, p_keep, n_buckets, seed, val_frac
             table = table.take(pc.sort_indices(table, sort_keys=[("key", "ascending")]))
             key = table.column("key").to_numpy()
             cuts = np.flatnonzero(np.diff(key)) + 1
-            tmp = root.path(base, BUCKETS, f".{name}.parquet.tmp")
+            tmp = root.path(base, BUCKETS, f".{name}.{uuid.uuid4().hex[:8]}.parquet.tmp")  # two attempts never share it
             with pq.ParquetWriter(tmp, table.schema, filesystem=root.fs, compression="zstd") as w:
                 for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [kept]])):
                     w.write_table(table.slice(lo, hi - lo), row_group_size=hi - lo)

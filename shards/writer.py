@@ -24,6 +24,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from webmill.shards.root import fsync_file
 from webmill.shards.manifest import Manifest, UnitRecord, unit_slug
 from webmill.shards.root import CorpusRoot
 
@@ -170,6 +171,8 @@ class UnitWriter:
         self._sink.close()
         name = f"part-{self.slug}-{len(self.parts):05d}.parquet"
         final = root.path(ds.dataset, name)
+        if root.is_local:  # the part's bytes reach the disk before its commit record can
+            fsync_file(self._tmp_path)
         root.fs.move(self._tmp_path, final)
         self.parts.append({"path": name, "rows": self._part_rows, "bytes": self._sink.n, "sha256": self._sink.hexdigest()})
         self._writer = self._sink = self._tmp_path = None

@@ -19,7 +19,7 @@ import uuid
 import pyarrow.fs as pafs
 
 from webmill.errors import UserError
-from webmill.shards.root import CorpusRoot
+from webmill.shards.root import CorpusRoot, fsync_dir
 
 
 def open_root(uri: str) -> CorpusRoot:
@@ -82,11 +82,15 @@ class RunFiles:
             tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
             fs.create_dir(tmp, recursive=True)
             for name, data in files.items():
-                with fs.open_output_stream(posixpath.join(tmp, name), compression=None) as f:
+                with open(posixpath.join(tmp, name), "wb") as f:
                     f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())  # a checkpoint survives a power loss whole, or not at all
+            fsync_dir(tmp)
             if fs.get_file_info(target).type != pafs.FileType.NotFound:
                 fs.delete_dir(target)
             fs.move(tmp, target)
+            fsync_dir(posixpath.dirname(target))
         else:
             for name, data in files.items():
                 with fs.open_output_stream(posixpath.join(target, name), compression=None) as f:
@@ -98,8 +102,7 @@ class RunFiles:
         """On resume, drop metric lines after the checkpoint so the file is one continuous history."""
         lines = []
         if self.exists("metrics.jsonl"):
-            lines = [line + "\n" for line in self.read_bytes("metrics.jsonl").decode().splitlines()
-                     if line.strip() and json.loads(line)["step"] <= step]
+            lines = [json.dumps(r) + "\n" for r in read_metrics(self.read_bytes("metrics.jsonl")) if r["step"] <= step]
         if self.root.is_local:
             self.write_bytes("".join(lines).encode(), "metrics.jsonl")
         else:
@@ -119,6 +122,19 @@ class RunFiles:
         """Object stores have no append: the whole file is put at each checkpoint and at the end."""
         if not self.root.is_local and self._metrics is not None:
             self.write_bytes("".join(self._metrics).encode(), "metrics.jsonl")
+
+
+def read_metrics(data: bytes) -> list[dict]:
+    """The records of a metrics.jsonl; a torn line (a crash mid-write) or a foreign one is skipped."""
+    out = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and isinstance(r.get("step"), int):
+            out.append(r)
+    return out
 
 
 def tensors_bytes(tensors: dict) -> bytes:
