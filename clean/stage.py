@@ -96,6 +96,7 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
 
 
 def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
+    """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
     from webmill.locks import run_lock
 
     with run_lock(root, "clean", run):
@@ -103,7 +104,6 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
 
 
 def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *, on_progress=None) -> dict:
-    """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
     from webmill.clean.warcs import unit_ranges
     from webmill.runtime import run_tasks
 

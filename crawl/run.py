@@ -179,6 +179,10 @@ def _node_id() -> str | None:
 # ---------------------------------------------------------------- the driver
 def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
               on_progress=None) -> dict:
+    """Run (or resume) crawl ``crawl_id`` to the end; returns its summary.
+
+    The driver holds no per-URL state: each round's links travel between workers through
+    the root, and each worker reads its own share of the previous crawl's log."""
     from webmill.locks import run_lock
 
     with run_lock(root, "crawl", crawl_id):
@@ -186,11 +190,7 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
 
 
 def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
-              on_progress=None) -> dict:
-    """Run (or resume) crawl ``crawl_id`` to the end; returns its summary.
-
-    The driver holds no per-URL state: each round's links travel between workers through
-    the root, and each worker reads its own share of the previous crawl's log."""
+                      on_progress=None) -> dict:
     rel = f"crawl/{crawl_id}"
     root.write_bytes_atomic(json.dumps(spec, indent=1).encode(), rel, "spec.json")
     workers = spec["workers"]

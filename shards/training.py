@@ -103,6 +103,8 @@ def fingerprint(root: CorpusRoot, sources: dict[str, float], cfg: ShardsConfig) 
 
 def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
                  ray_fn=None) -> dict:
+    """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest.
+    Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
     from webmill.locks import run_lock
 
     with run_lock(root, "shards", name or cfg.name):
@@ -110,9 +112,7 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
 
 
 def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
-                 ray_fn=None) -> dict:
-    """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest.
-    Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
+                         ray_fn=None) -> dict:
     from webmill.runtime import ensure_ray
 
     name = check_name(name or cfg.name, "shard set name")
