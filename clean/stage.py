@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from webmill.clean.config import CleanConfig
 from webmill.clean.filters import SIGNALS
-from webmill.names import check_name
 from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 from webmill.shards.schema import SOURCE_TYPE, doc_schema
 
@@ -107,7 +106,6 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
     from webmill.clean.warcs import unit_ranges
     from webmill.runtime import run_tasks
 
-    check_name(run, "clean run name")
     fp = fingerprint(cfg)
     done = Manifest.load(root, f"clean/{run}/docs").units
     units = [{"input": inp, "range": r, "fingerprint": fp} for inp in inputs

@@ -28,7 +28,6 @@ import math
 import time
 from dataclasses import asdict
 
-from webmill.names import check_dataset_path, check_name
 from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Layout, attach_a, bucket_pairs,
                                       exact_partition, read_keyed, url_partition, verify_b, with_partition,
                                       with_text_partition)
@@ -39,6 +38,7 @@ from webmill.dedup.decide import CLUSTER_SCHEMA, apply_group, apply_part, choose
 from webmill.dedup.index import INDEX_BANDS, INDEX_DOC_SCHEMA, INDEX_DOCS, BAND_SCHEMA, lsh_fingerprint, sign_part
 from webmill.dedup.plan import IndexPlan
 from webmill.errors import UserError
+from webmill.names import check_dataset_path
 from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 
 PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
@@ -99,14 +99,13 @@ def _refuse_old_index(root: CorpusRoot) -> None:
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
     from webmill.locks import run_lock
 
+    for ds in inputs:
+        check_dataset_path(ds, "dedup input")
     with run_lock(root, "dedup", run):
         return _run_dedup_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
 
 
 def _run_dedup_locked(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
-    check_name(run, "dedup run name")
-    for ds in inputs:
-        check_dataset_path(ds, "dedup input")
     import ray.data
     from ray.data.context import ShuffleStrategy
 

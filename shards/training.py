@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webmill.errors import UserError
-from webmill.names import check_dataset_path, check_name
+from webmill.names import check_dataset_path
 from webmill.shards.config import ShardsConfig
 from webmill.shards.manifest import Manifest, is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
@@ -115,7 +115,7 @@ def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | Non
                          ray_fn=None) -> dict:
     from webmill.runtime import ensure_ray
 
-    name = check_name(name or cfg.name, "shard set name")
+    name = name or cfg.name  # checked by run_lock
     base = f"shards/{name}"
     sources = resolve_sources(root, cfg.mix)
     fp = fingerprint(root, sources, cfg)

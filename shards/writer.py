@@ -24,9 +24,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webmill.shards.root import fsync_file
 from webmill.shards.manifest import Manifest, UnitRecord, unit_slug
-from webmill.shards.root import CorpusRoot
+from webmill.shards.root import CorpusRoot, fsync_file
 
 TMP = "_tmp"
 MiB = 1 << 20

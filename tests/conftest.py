@@ -16,6 +16,9 @@ os.environ.setdefault("WEBMILL_VERIFY_PARTS", "1")  # every read in the tests ch
 
 from faultserver import fault_server  # noqa: E402
 from s3server import S3Server  # noqa: E402
+# the hostile suite's tally (a fixture and two hooks; here, since a second conftest.py would shadow this one
+# for the test modules that import from it)
+from hostile_tally import hostile, pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402,F401
 
 from webmill.serve import find_corpora  # noqa: E402
 

@@ -1,6 +1,8 @@
 """Run the training function in this process, or on N Ray Train workers (DDP: gloo on CPU, NCCL on GPUs)."""
 from __future__ import annotations
 
+import posixpath
+
 from webmill.train.plan import save_plan
 from webmill.train.runfiles import RunFiles
 from webmill.train.trainer import train_loop
@@ -13,7 +15,7 @@ def run_training(plan: dict, ray_fn=None) -> dict:
     session per run folder at a time (``webmill.locks``)."""
     from webmill.locks import run_lock
 
-    folder, name = plan["run"].strip("/").rsplit("/", 1) if "/" in plan["run"].strip("/") else ("", plan["run"])
+    folder, name = posixpath.split(plan["run"].strip("/"))
     with run_lock(RunFiles.of(plan).root, folder, name):
         return _run_training_locked(plan, ray_fn)
 

@@ -38,7 +38,7 @@ class RunLocked(UserError):
 
 @contextlib.contextmanager
 def run_lock(root, stage: str, run: str):
-    check_name(run, f"{stage or 'run'} name")
+    check_name(run, f"name under {stage}/" if stage else "run name")
     where = f"{stage}/{run}" if stage else run
     if root.is_local:
         with _file_lock(root, where):

@@ -1,4 +1,4 @@
-"""The hostile suite: inputs a stranger or an attacker controls, driven through the CLI.
+"""The tally of the hostile suite (tests/hostile/): inputs a stranger or an attacker controls, driven through the CLI.
 
 Each test names the hostile inputs it tries (``hostile.tried(...)``) and the legitimate
 documents that travelled beside them (``hostile.kept(expected, got)``); the run ends with
