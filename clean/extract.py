@@ -19,8 +19,9 @@ from webmill.clean.langid import detect
 from webmill.clean.pii import scrub
 
 
-class ExtractTimeout(Exception):
-    pass
+class ExtractTimeout(BaseException):
+    """A BaseException on purpose: trafilatura runs readability and justext inside
+    ``except Exception`` and would swallow a timeout raised there, then go on for minutes."""
 
 
 @contextlib.contextmanager
@@ -34,7 +35,9 @@ def time_limit(seconds: float):
         raise ExtractTimeout()
 
     old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # re-fires every 0.1 s after the first: a C call or a cleanup block that outlives one alarm
+    # meets the next
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
     try:
         yield
     finally:

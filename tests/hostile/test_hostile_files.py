@@ -98,3 +98,26 @@ def test_bombs_stalls_and_torn_files_are_counted_and_the_rest_kept(tmp_path, hos
     excluded = {r["url"]: r["drop_reason"] for r in read(tmp_path, "clean/hostile/excluded")}
     assert excluded["http://site.test/stall.html"] == "timeout"
     assert excluded["http://site.test/bomb.html"] == "too_large"
+
+
+def test_a_timeout_is_not_swallowed_by_the_extractors_own_except_clauses(hostile):
+    """trafilatura runs readability and justext inside ``except Exception``; an alarm landing
+    there must still end the document (in CI one did not, and the stall page ran 6 minutes)."""
+    import time
+
+    from webmill.clean.extract import ExtractTimeout, time_limit
+
+    hostile.tried("timeout raised inside a library's except Exception")
+
+    def swallowing_extractor():
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:
+                pass
+
+    t0 = time.monotonic()
+    with pytest.raises(ExtractTimeout):
+        with time_limit(0.2):
+            swallowing_extractor()
+    assert time.monotonic() - t0 < 5
