@@ -1,6 +1,7 @@
 """The ``webmill`` command line.
 
-Global options pick the corpus root, the Ray cluster and the config file; each
+Global options pick the corpus root, the Ray cluster and the config file, before
+or after the verb (``webmill.global_options``); each
 verb that does work ends with a human summary, or with ``--json`` one JSON
 object on the last line for schedulers and scripts.
 """
@@ -99,9 +100,12 @@ def _register_stage_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from webmill.global_options import hoist
+
     _register_stage_commands()
     try:
-        cli.main(args=argv, prog_name="webmill", standalone_mode=False)
+        args = hoist(cli, list(sys.argv[1:] if argv is None else argv))
+        cli.main(args=args, prog_name="webmill", standalone_mode=False)
     except UserError as e:
         click.echo(f"webmill: error: {e}", err=True)
         sys.exit(e.exit_code)

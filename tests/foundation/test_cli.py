@@ -34,3 +34,30 @@ def test_every_verb_is_built_and_has_help():
     for verb in PLANNED:
         out = run(verb, "--help")
         assert out.returncode == 0 and "Usage:" in out.stdout, verb
+
+def test_global_options_work_after_the_verb(tmp_path):
+    """``--root``, ``--config``, ``-q`` and ``-v`` mean the same before or after the verb (and
+    after a sub-verb); a verb option's value that looks like one is left to the verb."""
+    import json
+
+    root = tmp_path / "root"
+    root.mkdir()
+    before = run("--root", str(root), "stats", "--json")
+    after = run("stats", "--root", str(root), "--json")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert json.loads(after.stdout.splitlines()[-1]) == json.loads(before.stdout.splitlines()[-1])
+    assert json.loads(run("stats", f"--root={root}", "-q", "--json").stdout.splitlines()[-1])["root"] == str(root)
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[clean]\nmin_words = "x"\n')
+    out = run("stats", "--root", str(root), "--config", str(bad))
+    assert out.returncode == 2 and "min_words" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = run("crawl", "status", "--root", str(tmp_path / "absent"), "nosuchcrawl")
+    assert out.returncode == 2 and "absent" in out.stderr, out.stderr  # the root after a sub-verb is used
+
+    from webmill.cli import cli, _register_stage_commands
+    from webmill.global_options import hoist
+
+    _register_stage_commands()
+    assert hoist(cli, ["generate", "runs/a", "--prompt", "-q", "-vv"]) == ["-vv", "generate", "runs/a", "--prompt", "-q"]
+    assert hoist(cli, ["query", "SELECT 1", "--", "--root"]) == ["query", "SELECT 1", "--", "--root"]
