@@ -23,6 +23,43 @@ PLANNED = {
 }
 
 
+# verb (or "verb sub-verb") → example command lines, shown at the end of its --help
+EXAMPLES = {
+    "crawl": ["webmill --root ./corpus crawl run spec.toml", "webmill crawl list --root ./corpus"],
+    "crawl run": ["webmill --root ./corpus crawl run spec.toml --max-pages 500 --workers 2"],
+    "crawl submit": ["webmill --root ./corpus crawl submit spec.toml", "webmill --root ./corpus scheduler --once"],
+    "crawl schedule": ["webmill --root ./corpus crawl schedule spec.toml --every 7d"],
+    "crawl list": ["webmill --root ./corpus crawl list --json"],
+    "crawl status": ["webmill --root ./corpus crawl status CRAWL_ID"],
+    "crawl cancel": ["webmill --root ./corpus crawl cancel CRAWL_ID"],
+    "crawl resume": ["webmill --root ./corpus crawl resume CRAWL_ID"],
+    "scheduler": ["webmill --root ./corpus scheduler --once     # from cron"],
+    "clean": ["webmill --root ./corpus clean                  # the newest crawl",
+              "webmill --root ./corpus clean --warc 'warcs/*.warc.gz' --name mywarcs --languages en,de"],
+    "dedup": ["webmill --root ./corpus dedup --input clean/CRAWL_ID/docs --name web"],
+    "shard": ["webmill --root ./corpus --config webmill.toml shard --name web-v1 --seed 1"],
+    "stats": ["webmill --root ./corpus stats", "webmill --root 's3://bucket/corpus?region=eu-west-1' stats --json"],
+    "report": ["webmill --root ./corpus report -o report.html"],
+    "query": ["webmill --root ./corpus query \"SELECT drop_reason, count(*) FROM excluded GROUP BY 1\""],
+    "tokenizer": ["webmill --root ./corpus tokenizer train"],
+    "tokenizer train": ["webmill --root ./corpus --config webmill.toml tokenizer train"],
+    "train": ["webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
+              "webmill --root ./corpus train --resume small-1"],
+    "generate": ["webmill --root ./corpus generate runs/small-1 --prompt 'The query planner' --seed 7"],
+    "run": ["webmill --root ./corpus run webmill.toml", "webmill --root ./corpus run webmill.toml --from dedup --to shard"],
+    "demo": ["webmill --root ./demo-corpus demo"],
+}
+
+
+def _add_examples(cmd: click.Command, path: str) -> None:
+    lines = EXAMPLES.get(path)
+    if lines and not cmd.epilog:
+        cmd.epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)  # \b: click keeps the lines
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            _add_examples(sub, f"{path} {name}")
+
+
 def register(cli: click.Group) -> None:
     built = _built_commands()
     for verb, (issue, help_line) in PLANNED.items():
@@ -32,6 +69,7 @@ def register(cli: click.Group) -> None:
         if cmd is None:
             cmd = click.Command(verb, callback=not_built(verb, issue), help=f"{help_line} (not built yet)",
                                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        _add_examples(cmd, verb)
         cli.add_command(cmd, verb)
 
 

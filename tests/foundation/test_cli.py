@@ -34,6 +34,9 @@ def test_every_verb_is_built_and_has_help():
     for verb in PLANNED:
         out = run(verb, "--help")
         assert out.returncode == 0 and "Usage:" in out.stdout, verb
+        assert "Examples:" in out.stdout and "webmill --root ./" in out.stdout, verb
+    out = run("crawl", "status", "--help")
+    assert "crawl status CRAWL_ID" in out.stdout
 
 def test_global_options_work_after_the_verb(tmp_path):
     """``--root``, ``--config``, ``-q`` and ``-v`` mean the same before or after the verb (and
