@@ -34,10 +34,9 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
         h = s["docs"]["top_hosts"]
         charts.append(("Top hosts", _bar(go, list(h), list(h.values()), "documents", horizontal=True)))
     if "docs" in views:
-        lengths = [r[0] for r in con.execute("SELECT n_chars FROM docs USING SAMPLE 100000 ROWS").fetchall()]
-        fig = go.Figure(go.Histogram(x=lengths, nbinsx=60))
-        fig.update_layout(xaxis_title="characters per document (log scale)", yaxis_title="documents", xaxis_type="log")
-        charts.append(("Document length", fig))
+        bins = length_bins(con)
+        if bins:
+            charts.append(("Document length", _log_histogram(go, bins, "characters per document (log scale)", "documents")))
     sizes = s["dedup"].get("cluster_sizes")
     if sizes:
         charts.append(("Duplicate cluster sizes", _bar(go, [str(k) for k in sizes], list(sizes.values()), "clusters",
@@ -56,6 +55,10 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
         body.append(f"<section><h2>{html.escape(title)}</h2>"
                     + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}",
                                   config={"displaylogo": False}) + "</section>")
+    if not charts:
+        body.append("<p id=\"nothing-yet\">Nothing in this root yet: no crawl, documents, shards or training runs. "
+                    "Start with <code>webmill crawl run</code>, <code>webmill clean --warc FILES</code>, "
+                    "or <code>webmill demo</code>.</p>")
     summary = "".join(f"<li>{html.escape(line.strip())}</li>" for line in render(s)[1:])
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>webmill report: {html.escape(s['root'])}</title>
@@ -73,6 +76,29 @@ section{{margin:2em 0}} h2{{font-size:1.1em}} code{{background:#f4f4f4}}</style>
         f.write(page)
     os.replace(tmp, out_path)
     return {"path": out_path, "charts": [t for t, _ in charts], "bytes": len(page.encode())}
+
+
+BINS_PER_DECADE = 10
+
+
+def length_bins(con) -> list[tuple[float, float, int]]:
+    """(low, high, documents) per bin of n_chars, bins a tenth of a decade wide, counted by
+    DuckDB over every document (no sample held in the report's process)."""
+    rows = con.execute(f"""
+        SELECT floor(log10(greatest(n_chars, 1)) * {BINS_PER_DECADE}) AS b, count(*) FROM docs
+        WHERE n_chars IS NOT NULL GROUP BY 1 ORDER BY 1""").fetchall()
+    return [(10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), n) for b, n in rows]
+
+
+def _log_histogram(go, bins, x_title, y_title):
+    """Bars on a log axis, each spanning its bin. (plotly's own Histogram bins on a linear
+    scale, and on a log axis its bars start at 0, which a log axis cannot draw: no bars.)"""
+    fig = go.Figure(go.Bar(x=[(lo + hi) / 2 for lo, hi, _ in bins], y=[n for _, _, n in bins],
+                           width=[hi - lo for lo, hi, _ in bins],
+                           customdata=[[round(lo), round(hi)] for lo, hi, _ in bins],
+                           hovertemplate="%{customdata[0]}-%{customdata[1]} characters: %{y}<extra></extra>"))
+    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log", bargap=0)
+    return fig
 
 
 def _bar(go, x, y, y_title, *, horizontal=False, x_title=None):

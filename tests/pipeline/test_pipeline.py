@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -163,9 +164,25 @@ def test_report_renders_its_charts_in_headless_chromium(pipeline_root, tmp_path)
                           f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000", "--dump-dom",
                           (tmp_path / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
     for i in range(len(titles)):
-        chart = dom.split(f'id="chart-{i}"', 1)[1][:200_000]
-        assert 'class="main-svg"' in chart.split('id="chart-', 1)[0], f"chart {i} ({titles[i]}) did not render"
+        chart = dom.split(f'id="chart-{i}"', 1)[1][:200_000].split('id="chart-', 1)[0]
+        assert 'class="main-svg"' in chart, f"chart {i} ({titles[i]}) did not render"
+        assert data_marks(chart) >= 1, f"chart {i} ({titles[i]}) drew no data"
     assert dom.count('class="trace') >= len(titles)
+
+
+def data_marks(svg: str) -> int:
+    """Bars, funnel steps and line traces plotly drew with a real extent (not a zero-size path)."""
+    paths = (re.findall(r'<g class="point"[^>]*>\s*<path d="([^"]+)"', svg)
+             + re.findall(r'<path class="js-line" d="([^"]+)"', svg))
+    return sum(1 for d in paths if len(set(re.findall(r"-?\d+(?:\.\d+)?", d))) >= 3)
+
+
+def test_report_on_an_empty_root_says_there_is_nothing_yet(tmp_path):
+    (tmp_path / "root").mkdir()
+    out = webmill("report", tmp_path / "root", "-o", tmp_path / "report.html", "--json")
+    assert out.returncode == 0, out.stderr
+    assert last_json(out)["charts"] == []
+    assert 'id="nothing-yet"' in (tmp_path / "report.html").read_text()
 
 
 @pytest.mark.slow
