@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import click
 
-# global option → whether it takes a value
-GLOBAL = {"--root": True, "--ray-address": True, "--config": True, "-v": False, "--verbose": False,
-          "-q": False, "--quiet": False}
+def _globals(group: click.Group) -> tuple[dict[str, bool], set[str]]:
+    """The group's own options (name → takes a value), and the letters of its short flags,
+    read from its click declaration in ``webmill.cli``."""
+    names: dict[str, bool] = {}
+    letters: set[str] = set()
+    for p in group.params:
+        if isinstance(p, click.Option) and p.name not in ("version", "help"):
+            takes = not p.is_flag and not p.count
+            for opt in (*p.opts, *p.secondary_opts):
+                names[opt] = takes
+                if not takes and len(opt) == 2 and opt[0] == "-" and opt[1] != "-":
+                    letters.add(opt[1])
+    return names, letters
 
 
-def _global(token: str) -> tuple[bool, bool]:
+def _global(token: str, names: dict[str, bool], letters: set[str]) -> tuple[bool, bool]:
     """(is a global option, its value is the next token)."""
     name, eq, _ = token.partition("=")
-    if name in GLOBAL:
-        return True, GLOBAL[name] and not eq
-    if len(token) > 2 and token[0] == "-" and token[1] != "-" and set(token[1:]) <= {"v", "q"}:
-        return True, False  # -vv, -vq
+    if name in names:
+        return True, names[name] and not eq
+    if len(token) > 2 and token[0] == "-" and token[1] != "-" and set(token[1:]) <= letters:
+        return True, False  # -vv
     return False, False
 
 
@@ -37,27 +47,19 @@ def _takes_value(cmd: click.Command, ctx: click.Context, token: str) -> bool:
 
 
 def hoist(group: click.Group, argv: list[str]) -> list[str]:
-    """``argv`` with the global options that follow the verb moved in front of it."""
+    """``argv`` with the global options moved in front of the verb (those already there stay, in order)."""
+    names, letters = _globals(group)
     front: list[str] = []
     rest: list[str] = []
     i, cmd = 0, group
     ctx = click.Context(group)
-    # the group's own options, up to the verb
-    while i < len(argv):
-        tok = argv[i]
-        is_global, with_value = _global(tok)
-        if is_global:
-            front += argv[i:i + 1 + with_value]
-            i += 1 + with_value
-            continue
-        break
     while i < len(argv):
         tok = argv[i]
         if tok == "--":
             rest += argv[i:]
             break
-        is_global, with_value = _global(tok)
-        if is_global and cmd is not group:
+        is_global, with_value = _global(tok, names, letters)
+        if is_global:
             front += argv[i:i + 1 + with_value]
             i += 1 + with_value
             continue
