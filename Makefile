@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium demo test test-fast bench clean
+.PHONY: setup chromium demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ chromium:
 demo: setup
 	$(VENV)/bin/webmill --root ./demo-corpus demo
 
-test: setup chromium
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

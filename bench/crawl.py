@@ -19,8 +19,8 @@ import tempfile
 import textwrap
 
 import psutil
-
 from peakmem import PeakMemory, cmdline, rss
+
 from webmill.serve import SiteServer, find_corpora
 
 BARE = textwrap.dedent("""

@@ -20,8 +20,8 @@ import time
 
 import psutil
 import pyarrow as pa
-
 from peakmem import PeakMemory, cmdline, rss
+
 from webmill.sample import real_docs
 from webmill.serve import find_corpora
 
@@ -60,11 +60,15 @@ def peak_tree(ray_processes: bool) -> PeakMemory:
 
 def run_datatrove(parquet_dir: str, work: str, workers: int) -> tuple[float, set[str]]:
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import JsonlWriter
-
     from datatrove.utils.hashing import HashConfig
 
     # sha1: datatrove's xxhash path passes str to xxhash >= 4, which wants bytes

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from webmill.sample import real_docs
 from webmill.serve import find_corpora
-from webmill.shards import CorpusRoot, DatasetWriter, DatasetReader
+from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
 from webmill.shards.schema import DOC_SCHEMA
 
 

@@ -22,6 +22,7 @@ real sites, with and without these.
 from __future__ import annotations
 
 from lxml.etree import XPath
+
 from webmill.clean.xpath_python import CompiledPath, NotCompiled
 
 _STOCK_XPATHS: dict[str, list[XPath]] = {}

@@ -170,6 +170,50 @@ class PayloadTooLarge(Exception):
     pass
 
 
+def read_record(inp: WarcInput, offset: int, *, max_body: int = 5 << 20) -> dict:
+    """The record at ``offset``: its WARC headers, its HTTP headers and its payload with the
+    Content-Encoding undone, cut at ``max_body`` bytes (``truncated`` says so). For lineage:
+    a document's ``source`` names the file and offset."""
+    try:
+        f = inp.fs.open_input_file(inp.path)
+    except Exception as e:
+        raise SourceError(f"{inp.name}: cannot open ({first_line(e)})") from e
+    with f:
+        f.seek(offset)
+        it = ArchiveIterator(_Source(f, inp.name), no_record_parse=True, arc2warc=True, block_size=4096)
+        try:
+            record = next(it)
+            block = record.content_stream().read(max_body + HEADER_ALLOWANCE + 1)
+        except StopIteration:
+            raise SourceError(f"{inp.name}: no WARC record at offset {offset}") from None
+        except SourceError:
+            raise
+        except Exception as e:
+            raise SourceError(f"{inp.name}: no readable WARC record at offset {offset} ({type(e).__name__})") from None
+    out = {"warc_headers": record.rec_headers.to_str(), "http_headers": "", "payload": block, "truncated": False}
+    if record.rec_type in ("response", "revisit") and b"\r\n\r\n" in block[:HEADER_ALLOWANCE]:
+        head_end = block.index(b"\r\n\r\n") + 4
+        try:
+            http = _HTTP.parse(_Lines(block[:head_end]))
+        except Exception:
+            return out
+        out["http_headers"] = http.to_str()
+        try:
+            out["payload"] = inflate(block[head_end:], http.get_header("Content-Encoding") or "", max_body)
+        except PayloadTooLarge:
+            out["payload"], out["truncated"] = block[head_end:head_end + max_body], True
+    if len(out["payload"]) > max_body:
+        out["payload"], out["truncated"] = out["payload"][:max_body], True
+    return out
+
+
+def source_input(root: CorpusRoot, warc: str) -> WarcInput:
+    """The WARC file a document's ``source.warc`` names: a path inside the root, or a URI as given."""
+    if "://" in warc:
+        return uri_inputs([warc])[0]
+    return WarcInput(root.fs, root.path(*warc.split("/")), warc, None)
+
+
 def inflate(body: bytes, encoding: str, cap: int) -> bytes:
     """Undo a gzip or deflate Content-Encoding, never producing more than ``cap`` bytes
     (PayloadTooLarge past it); a body that does not inflate is returned as it is."""

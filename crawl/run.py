@@ -10,12 +10,12 @@ worker wrote.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 

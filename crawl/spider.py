@@ -250,8 +250,8 @@ def previous_links(cond: dict | None, open_blob) -> list[str]:
     opens that crawl's WARC file (root-relative) for reading."""
     if not cond or not cond.get("warc"):
         return []
-    from warcio.archiveiterator import ArchiveIterator
     import lxml.html
+    from warcio.archiveiterator import ArchiveIterator
 
     try:
         with open_blob(cond["warc"]) as f:

@@ -305,7 +305,7 @@ def _exclusive(path: str, wait: float = 120.0):
             return f
         except BlockingIOError:
             if time.time() > deadline:
-                raise SystemExit(f"crawl worker: {path} is held by another live worker")
+                raise SystemExit(f"crawl worker: {path} is held by another live worker") from None
             time.sleep(0.5)
 
 

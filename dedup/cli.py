@@ -22,6 +22,7 @@ def newest_clean(root) -> str:
 @pass_ctx
 def dedup(ctx, inputs, name, as_json):
     """Remove URL, exact and near duplicates (MinHash LSH) against everything the root already holds."""
+    from webmill.dedup.progress import DedupProgress
     from webmill.dedup.stage import run_dedup
     from webmill.errors import UserError
 
@@ -31,7 +32,24 @@ def dedup(ctx, inputs, name, as_json):
         if not root.exists(ds):
             raise UserError(f"dataset {root.display(ds)}: does not exist")
     run = name or inputs[0].strip("/").split("/")[1]
-    s = run_dedup(root, ctx.ray(), inputs, run, ctx.config.dedup)
+    ray = ctx.ray()
+    status, tally = None, DedupProgress()
+    if ctx.verbosity >= 0:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("dedup: planning…")
+        status.start()
+
+    def progress(event, info):
+        line = tally.update(event, info)
+        if status:
+            status.update(line)
+
+    try:
+        s = run_dedup(root, ray, inputs, run, ctx.config.dedup, on_progress=progress)
+    finally:
+        if status:
+            status.stop()
     lines = [f"dedup {run}: kept {s['kept']:,} of {s['documents_in']:,} documents in {s['seconds']:.1f}s",
              f"  duplicates: url {s['url_dups']:,}, exact {s['exact_dups']:,}, near {s['near_dups']:,}; "
              f"{s['clusters']:,} clusters, largest {s['largest_cluster']:,}",

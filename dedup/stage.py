@@ -28,14 +28,25 @@ import math
 import time
 from dataclasses import asdict
 
-from webmill.dedup.candidates import (EXACT_SCHEMA, NEAR_SCHEMA, URL_SCHEMA, Layout, attach_a, bucket_pairs,
-                                      exact_partition, read_keyed, url_partition, verify_b, with_partition,
-                                      with_text_partition)
+from webmill.dedup.candidates import (
+    EXACT_SCHEMA,
+    NEAR_SCHEMA,
+    URL_SCHEMA,
+    Layout,
+    attach_a,
+    bucket_pairs,
+    exact_partition,
+    read_keyed,
+    url_partition,
+    verify_b,
+    with_partition,
+    with_text_partition,
+)
 from webmill.dedup.components import LABEL_SCHEMA, components
 from webmill.dedup.config import DedupConfig
-from webmill.dedup.exchange import reduce_pieces
 from webmill.dedup.decide import CLUSTER_SCHEMA, apply_group, apply_part, choose_winners, member_rows
-from webmill.dedup.index import INDEX_BANDS, INDEX_DOC_SCHEMA, INDEX_DOCS, BAND_SCHEMA, lsh_fingerprint, sign_part
+from webmill.dedup.exchange import reduce_pieces
+from webmill.dedup.index import BAND_SCHEMA, INDEX_BANDS, INDEX_DOC_SCHEMA, INDEX_DOCS, lsh_fingerprint, sign_part
 from webmill.dedup.plan import IndexPlan
 from webmill.errors import UserError
 from webmill.names import check_dataset_path
@@ -151,6 +162,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh
                                           and p.unit in bands_committed)]
     new_units = sum(1 for p in mine if p in todo)
+    progress("plan", {"sign": len(todo), "output": len(mine), "indexed": plan.size})
     if todo:
         for result in run_tasks(sign_part, [(root, p.unit, p.dataset, p.path, p.offset, cfg) for p in todo]):
             progress("sign", result)
@@ -194,6 +206,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         relations["url"] = f"{work}/url"
         t = time.time()
         if not phases.done("url"):
+            progress("begin", {"phase": "url"})
             phases.start("url", relations["url"])
             rows = shuffle("url", doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition,
                            {"key": "uh", "partitions": layout.partitions}, url_partition,
@@ -207,6 +220,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         relations["exact"] = f"{work}/exact"
         t = time.time()
         if not phases.done("exact"):
+            progress("begin", {"phase": "exact"})
             phases.start("exact", relations["exact"])
             rows = shuffle("exact", doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions},
                            exact_partition, {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
@@ -221,6 +235,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         t = time.time()
         marker = phases.done("near")
         if not marker:
+            progress("begin", {"phase": "near"})
             phases.start("near", relations["near"])
             band_paths = [root.path(INDEX_BANDS, p["path"]) for p in Manifest.load(root, INDEX_BANDS).parts]
             # each hop's rows go through the root (exchange.py): candidate pairs by a's part,
@@ -251,6 +266,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     labels = f"{work}/labels"
     comp = phases.done("components")
     if not comp:
+        progress("begin", {"phase": "components"})
         phases.start("components", labels)
         task = ray.remote(num_cpus=1, max_retries=2)(components)
         stats = ray.get(task.remote(root, n, layout.existing, layout.starts, relations, labels, fp))
@@ -261,6 +277,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
 
     # output: winners per label partition, then the removal applied per input part
     t = time.time()
+    progress("begin", {"phase": "output"})
     plan_parts = [{"unit": p.unit, "dataset": p.dataset, "path": p.path, "offset": p.offset} for p in plan.parts]
     label_paths = [root.path(labels, p["path"]) for p in Manifest.load(root, labels).parts]
     if label_paths and comp["labelled"]:

@@ -1,4 +1,4 @@
-"""``webmill stats``, ``webmill report`` and ``webmill query``: see the corpus."""
+"""``webmill stats``, ``webmill report``, ``webmill query`` and ``webmill trace``: see the corpus."""
 from __future__ import annotations
 
 import click
@@ -82,6 +82,56 @@ def query(ctx, args, fmt, limit):
             click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
         if len(rows) > limit:
             click.echo(f"({len(rows):,} rows, {limit} shown; --limit or --format csv for all)")
+
+
+@click.command("trace")
+@click.argument("target")
+@click.option("--raw", is_flag=True, help="also print the WARC record: WARC and HTTP headers, then the payload")
+@click.option("--max-bytes", type=int, default=1 << 20, show_default=True, help="payload bytes printed with --raw")
+@json_option
+@pass_ctx
+def trace(ctx, target, raw, max_bytes, as_json):
+    """Lineage. TARGET is a document id or URL (its path through every stage and the runs that
+    learned from it) or a training run (runs/NAME or NAME: its shards, checksums and documents)."""
+    import sys
+
+    from webmill.clean.warcs import SourceError, read_record, source_input
+    from webmill.errors import UserError
+    from webmill.insight.trace import is_run_target, render_document, render_run, trace_document, trace_run
+
+    root = ctx.root(create=False, writable=False)
+    run = is_run_target(root, target)
+    if run is not None:
+        t = trace_run(root, run)
+        finish(as_json, t, render_run(t))
+        return
+    t = trace_document(root, target)
+    if not raw:
+        finish(as_json, t, render_document(t))
+        return
+    sources = [c["source"] for d in t["documents"] for c in d["clean"] if c.get("source")]
+    sources += [{"warc": c["warc_file"], "offset": c["warc_offset"]} for c in t["crawl"]
+                if c.get("warc_file") and not sources]
+    if not sources:
+        raise UserError(f"trace --raw: {target!r} has no stored WARC record (its fetch stored nothing)")
+    src = sources[0]
+    try:
+        rec = read_record(source_input(root, src["warc"]), src["offset"], max_body=max_bytes)
+    except SourceError as e:
+        raise UserError(f"trace --raw: {e}") from None
+    if as_json:
+        t["record"] = {**src, "warc_headers": rec["warc_headers"], "http_headers": rec["http_headers"],
+                       "payload": rec["payload"].decode("utf-8", "replace"), "truncated": rec["truncated"]}
+        finish(True, t, [])
+        return
+    click.echo(f"{src['warc']} @ {src['offset']}", err=True)
+    out = sys.stdout.buffer
+    out.write(rec["warc_headers"].encode())
+    out.write(rec["http_headers"].encode())
+    out.write(rec["payload"])
+    if rec["truncated"]:
+        out.write(f"\n[payload cut at {max_bytes:,} bytes: --max-bytes]\n".encode())
+    out.flush()
 
 
 def _cell(v) -> str:

@@ -177,10 +177,16 @@ class Pipeline:
         return summary
 
     def _dedup(self) -> dict:
+        from webmill.dedup.progress import DedupProgress
         from webmill.dedup.stage import run_dedup
 
         clean = self._upstream("clean")
-        return run_dedup(self.root, self.ray_fn(), [clean["docs"]], clean["run"], self.cfg.dedup)
+        tally = DedupProgress()
+        try:
+            return run_dedup(self.root, self.ray_fn(), [clean["docs"]], clean["run"], self.cfg.dedup,
+                             on_progress=lambda event, info: self._live(tally.update(event, info)))
+        finally:
+            self._end_live()
 
     def _shard(self) -> dict:
         from webmill.shards.training import build_shards

@@ -77,11 +77,11 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
 @pass_ctx
 def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, device):
     """Sample text from a trained run, streaming tokens to stdout."""
+    import os
+
     from webmill.train.generate import load_run, stream_text
     from webmill.train.runfiles import RunFiles
     from webmill.train.trainer import pick_device
-
-    import os
 
     # a folder on this machine needs no root; a name is looked up under the root's runs/
     root = None if os.path.isdir(run_dir) else ctx.root(create=False, writable=False)

@@ -16,9 +16,9 @@ from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
 from webmill.train import tokenizer as toklib
-from webmill.train.runfiles import RunFiles
 from webmill.train.config import TrainConfig
 from webmill.train.model import ModelConfig
+from webmill.train.runfiles import RunFiles
 
 RUNS = "runs"
 

@@ -88,7 +88,7 @@ def cli(click_ctx, root, ray_address, config_path, verbose, quiet):
     and train a language model on them, on Ray."""
     ctx = Context(root_uri=root, ray_address=ray_address or None, config_path=config_path,
                   verbosity=-1 if quiet else verbose)
-    ctx.config  # validate the config file before any verb runs
+    _ = ctx.config  # validate the config file before any verb runs
     click_ctx.obj = ctx
 
 

@@ -15,6 +15,7 @@ PLANNED = {
     "stats": (7, "corpus statistics per stage"),
     "report": (7, "a self-contained HTML report"),
     "query": (7, "SQL (DuckDB) over the corpus datasets"),
+    "trace": (16, "lineage: a document through every stage, its WARC record, a run's shards"),
     "tokenizer": (6, "train a byte-level BPE tokenizer on shards"),
     "train": (6, "train a model on shards"),
     "generate": (6, "sample text from a trained model"),
@@ -41,6 +42,8 @@ EXAMPLES = {
     "stats": ["webmill --root ./corpus stats", "webmill --root 's3://bucket/corpus?region=eu-west-1' stats --json"],
     "report": ["webmill --root ./corpus report -o report.html"],
     "query": ["webmill --root ./corpus query \"SELECT drop_reason, count(*) FROM excluded GROUP BY 1\""],
+    "trace": ["webmill --root ./corpus trace https://www.postgresql.org/docs/15/sql-select.html",
+              "webmill --root ./corpus trace DOC_ID --raw | less", "webmill --root ./corpus trace runs/small-1 --json"],
     "tokenizer": ["webmill --root ./corpus tokenizer train"],
     "tokenizer train": ["webmill --root ./corpus --config webmill.toml tokenizer train"],
     "train": ["webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
@@ -78,7 +81,7 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.crawl.cli import crawl, scheduler
     from webmill.dedup.cli import dedup
     from webmill.demo import demo
-    from webmill.insight.cli import query, report, stats
+    from webmill.insight.cli import query, report, stats, trace
     from webmill.pipeline.cli import run
     from webmill.shards.cli import shard
     from webmill.train.cli import generate, tokenizer, train
@@ -86,5 +89,5 @@ def _built_commands() -> dict[str, click.Command]:
     out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup,
                                      "demo": demo, "shard": shard, "tokenizer": tokenizer, "train": train,
                                      "generate": generate, "run": run, "stats": stats, "report": report,
-                                     "query": query}
+                                     "query": query, "trace": trace}
     return out

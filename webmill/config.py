@@ -15,6 +15,7 @@ from webmill.settings import field, from_table
 from webmill.shards.config import ShardsConfig
 from webmill.train.config import TrainConfig
 
+
 @dataclass
 class RootConfig:
     shared_filesystem: bool = field(False, "a local --root path is one filesystem every node of the Ray cluster "

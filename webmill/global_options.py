@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+
 def _globals(group: click.Group) -> tuple[dict[str, bool], set[str]]:
     """The group's own options (name → takes a value), and the letters of its short flags,
     read from its click declaration in ``webmill.cli``."""

@@ -122,7 +122,6 @@ def _run_task_batch(batch: dict) -> dict:
     import time
 
     import numpy as np
-
     import ray
 
     from webmill.shards.objectstore import is_transient

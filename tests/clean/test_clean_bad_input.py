@@ -1,7 +1,6 @@
 """Bad input is counted with its reason; the stage finishes; the rest of the batch is kept."""
 import os
 
-
 from helpers_clean import clean_json, read
 from warcfiles import prose_page, write_warc
 
@@ -55,10 +54,10 @@ def test_warc_by_uri_reads_the_same(tmp_path):
 
 
 def test_timeout_watchdog(tmp_path, monkeypatch):
+    import trafilatura
+
     from webmill.clean.config import CleanConfig
     from webmill.clean.extract import process_record
-
-    import trafilatura
 
     def slow(*a, **k):
         import time

@@ -3,8 +3,8 @@ import os
 
 import pyarrow.fs as pafs
 import pytest
-
 from warcfiles import prose_page, write_warc
+
 from webmill.clean.warcs import WarcInput, iter_records, unit_ranges
 
 

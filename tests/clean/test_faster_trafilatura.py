@@ -4,6 +4,7 @@ import re
 
 import pytest
 import trafilatura
+from conftest import sites_folder
 from lxml import html as lxml_html
 from trafilatura import xpaths as trafilatura_xpaths
 
@@ -58,8 +59,8 @@ def test_same_elements_on_random_trees(stock_and_faster, seed):
             assert [getpath(e) for e in compiled(tree)] == [getpath(e) for e in stock(tree)], stock.path
 
 
-def test_same_text_extracted_from_real_pages(stock_and_faster, corpora):
-    pages = sorted(p for p in corpora.rglob("*.htm*") if p.is_file())
+def test_same_text_extracted_from_real_pages(stock_and_faster):
+    pages = sorted(p for p in sites_folder().rglob("*.htm*") if p.is_file())
     assert pages
     sample = pages[:: max(1, len(pages) // 60)]
     for page in sample:

@@ -3,6 +3,7 @@
 from conftest import corpus_dir
 from faultserver import fault_server
 from helpers import crawl_log, last_json, webmill, write_spec
+
 from webmill.crawl.worker import owner_of
 
 

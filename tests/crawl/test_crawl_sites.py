@@ -2,7 +2,6 @@
 import re
 
 import pytest
-
 from conftest import corpus_dir
 from helpers import crawl_log, last_json, reachable_pages, warc_responses, webmill, write_spec
 

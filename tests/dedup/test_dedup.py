@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from conftest import corpus_dir
-from webmill.dedup.config import DedupConfig
+
 from webmill.dedup import shingling
+from webmill.dedup.config import DedupConfig
 from webmill.dedup.minhash import choose_bands_rows, jaccard, signatures
 from webmill.dedup.shingling import python_shingle_hashes, shingle_batch
 from webmill.dedup.stage import run_dedup
@@ -134,3 +134,22 @@ def test_bad_input_and_incremental(tmp_path, ray_local):
     kept_b = {r["id"] for r in DatasetReader(root, "dedup/b/docs").read_all(columns=["id"]).to_pylist()}
     assert "doc-05000" not in kept_b  # an earlier fetch, but the published copy stays
     assert len(kept_b) == 4
+
+
+def test_dedup_reports_each_phase_and_its_parts_as_it_goes(tmp_path, ray_local):
+    from webmill.dedup.progress import DedupProgress
+
+    words = [f"w{i}" for i in range(400)]
+    texts = [" ".join(words[i * 7 % 300:i * 7 % 300 + 90]) for i in range(40)]
+    rows = [doc(i, t) for i, t in enumerate(texts)] + [doc(100 + i, texts[i]) for i in range(5)]  # 5 exact copies
+    root = CorpusRoot.open(tmp_path / "root")
+    write_docs(root, "clean/p/docs", rows)
+    events, tally = [], DedupProgress()
+    lines = []
+    run_dedup(root, ray_local, ["clean/p/docs"], "p", DedupConfig(),
+              on_progress=lambda e, info: (events.append(e), lines.append(tally.update(e, info))))
+    assert events[0] == "plan" and events.count("sign") == 1 and "components" in events and events[-1] == "output"
+    assert [e for e in events if e in ("url", "exact", "near", "components")] == ["url", "exact", "near", "components"]
+    assert "signing (MinHash), 1/1 parts, 45 documents" in lines[events.index("sign")]
+    assert lines[-1].startswith("dedup: writing documents, 1/1 parts, 45 documents")
+    assert "exact members" in lines[-1] and "clusters" in lines[-1]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from test_dedup import doc
+
 from webmill.dedup.config import DedupConfig
 from webmill.dedup.index import INDEX_DOCS, lsh_fingerprint, sign_part
 from webmill.dedup.plan import IndexPlan

@@ -58,7 +58,7 @@ def test_global_options_work_after_the_verb(tmp_path):
     out = run("crawl", "status", "--root", str(tmp_path / "absent"), "nosuchcrawl")
     assert out.returncode == 2 and "absent" in out.stderr, out.stderr  # the root after a sub-verb is used
 
-    from webmill.cli import cli, _register_stage_commands
+    from webmill.cli import _register_stage_commands, cli
     from webmill.global_options import hoist
 
     _register_stage_commands()

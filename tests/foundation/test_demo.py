@@ -1,36 +1,65 @@
+"""``webmill demo`` from nothing: on ../shared/corpora where it is beside the checkout, on the
+offline site the project renders where it is not (and with it hidden), and a busy port."""
 import json
+import os
+import socket
 import subprocess
 import sys
 
 import pytest
+from conftest import CORPORA, sites_folder
 
 
-@pytest.mark.slow
-def test_demo_goes_from_nothing_to_a_model_a_report_and_a_sample(tmp_path, corpora):
-    out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(tmp_path / "root"), "demo",
-                          "--sites", "libstdcxx-manual", "--train-steps", "20", "--json"],
-                         capture_output=True, text=True, timeout=900)
+def demo(root, *args, env=None):
+    out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(root), "demo", *args, "--json"],
+                         capture_output=True, text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
-    s = json.loads(out.stdout.strip().splitlines()[-1])
-    assert s["crawl"]["pages_stored"] == 194
-    assert 0 < s["clean"]["kept"] <= 194
-    assert s["dedup"]["exact_dups"] > 0  # versions 11 and 12 share pages
-    assert s["shard"]["train_docs"] + s["shard"]["val_docs"] == s["dedup"]["kept"]
-    assert s["train"]["finished"] and (tmp_path / "root" / "runs" / s["train"]["name"] / "final" / "model.safetensors").exists()
-    assert (tmp_path / "root" / "report.html").stat().st_size > 100_000
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
+def check_whole_pipeline(root, s):
+    assert 0 < s["clean"]["kept"] <= s["crawl"]["pages_stored"]
+    assert s["dedup"]["exact_dups"] + s["dedup"]["near_dups"] > 0  # versions of one manual, releases of one library
+    assert s["shard"]["train_docs"] + s["shard"]["val_docs"] == s["dedup"]["kept"] and s["shard"]["val_docs"] > 0
+    assert s["train"]["finished"] and (root / "runs" / s["train"]["name"] / "final" / "model.safetensors").exists()
+    assert s["train"]["val_loss"] is not None  # a real validation split
+    assert (root / "report.html").stat().st_size > 100_000
     assert len(s["sample"]) > len("The") + 10
     for stage in ("crawl", "clean", "dedup", "shard", "tokenizer", "train"):
         assert stage in s["pipeline"]["seconds"]
 
 
 @pytest.mark.slow
-def test_demo_without_corpora_serves_pythons_own_docs(tmp_path):
-    import os
+def test_demo_goes_from_nothing_to_a_model_a_report_and_a_sample(tmp_path):
+    if CORPORA is not None:
+        s, _ = demo(tmp_path / "root", "--sites", "libstdcxx-manual", "--train-steps", "20")
+        assert s["crawl"]["pages_stored"] == 194
+    else:
+        s, err = demo(tmp_path / "root", "--max-pages", "300", "--train-steps", "20")
+        assert "rendered offline" in err and 200 <= s["crawl"]["pages_stored"] <= 300
+    check_whole_pipeline(tmp_path / "root", s)
+    assert s["tokens"]["train"] > 0 and s["epochs"] == pytest.approx(20 * 8192 / s["tokens"]["train"], rel=1e-2)
 
+
+@pytest.mark.slow
+def test_demo_without_corpora_serves_the_offline_python_library_site(tmp_path):
+    sites_folder()  # the offline site is rendered once per machine and cached; render it outside the timed run
     env = {**os.environ, "WEBMILL_CORPORA": str(tmp_path / "absent")}
-    out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(tmp_path / "root"), "demo",
-                          "--train-steps", "5", "--json"], capture_output=True, text=True, timeout=900, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "pydoc_data" in out.stderr
-    s = json.loads(out.stdout.strip().splitlines()[-1])
-    assert s["crawl"]["pages_stored"] > 50 and s["clean"]["kept"] > 20 and s["train"]["finished"]
+    s, err = demo(tmp_path / "root", "--max-pages", "150", "--epochs", "0.5", env=env)
+    assert "rendered offline" in err and "epochs" in err
+    assert 100 <= s["crawl"]["pages_stored"] <= 150
+    check_whole_pipeline(tmp_path / "root", s)
+    assert s["epochs"] == pytest.approx(0.5, abs=0.1) or s["train"]["step"] == 10  # --epochs sets the steps
+
+
+def test_demo_on_a_port_in_use_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "WEBMILL_CORPORA": str(sites_folder())}
+        out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(tmp_path / "root"), "demo", "--port", str(port)],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr and "Traceback" not in out.stderr
+    assert len([l for l in out.stderr.strip().splitlines() if not l.startswith("demo: ")]) == 1, out.stderr

@@ -8,17 +8,17 @@ import time
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from conftest import real_site
 
-from conftest import corpus_dir
-from webmill.sample import real_docs
 from webmill.errors import CorruptPartError, RootError
+from webmill.sample import real_docs
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, Manifest
 from webmill.shards.schema import DOC_SCHEMA
 
 
 @pytest.fixture(scope="module")
 def docs():
-    return real_docs(corpus_dir("postgresql-15"), limit=400)
+    return real_docs(real_site("postgresql-15"), limit=400)
 
 
 def write_in_units(root, docs, n_units=4, **kw):
@@ -154,7 +154,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 
 def test_kill_between_part_write_and_commit_then_rerun(tmp_path):
-    site = corpus_dir("postgresql-15")
+    site = real_site("postgresql-15")
     tests = os.path.dirname(os.path.dirname(__file__))
     root = str(tmp_path / "root")
 

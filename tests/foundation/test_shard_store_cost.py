@@ -6,8 +6,8 @@ from collections import Counter
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-
 from fshandler import DelegatingHandler
+
 from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, Manifest
 from webmill.shards import manifest as manifest_mod
 

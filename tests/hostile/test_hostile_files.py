@@ -8,7 +8,6 @@ import uuid
 import zlib
 
 import pytest
-
 from helpers_clean import read, webmill_run
 from warcfiles import prose_page, write_warc
 
@@ -62,7 +61,7 @@ def test_no_payload_inflates_past_the_cap_in_memory(tmp_path, hostile):
     took 256 MiB and 64 MiB before)."""
     import tracemalloc
 
-    from webmill.clean.warcs import uri_inputs, iter_records
+    from webmill.clean.warcs import iter_records, uri_inputs
 
     warcs, _ = _hostile_warcs(tmp_path)
     hostile.tried("gzip Content-Encoding bomb (in memory)", "WARC record bomb (in memory)")

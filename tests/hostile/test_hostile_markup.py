@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from webmill.clean.config import CleanConfig
 from webmill.clean.decode import decode_html
 from webmill.clean.extract import html_title
 from webmill.clean.filters import signals_and_verdict
-from webmill.clean.config import CleanConfig
 from webmill.clean.pii import scrub
 from webmill.crawl.spider import robots_directives
 from webmill.crawl.traps import TrapGuard

@@ -3,7 +3,6 @@ contains ``fail_on`` (a persistent error), or every k-th open (a transient one).
 from __future__ import annotations
 
 import pyarrow.fs as pafs
-
 from fshandler import DelegatingHandler
 
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pipeline_config import config_text
 from s3server import free_port, wait_port
 

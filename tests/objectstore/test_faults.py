@@ -5,10 +5,10 @@ import time
 
 import pyarrow.fs as pafs
 import pytest
-
 from flaky import FlakyHandler
 from s3server import PausableProxy
 from warcfiles import prose_page, write_warc
+
 from webmill.clean.config import CleanConfig
 from webmill.clean.stage import run_clean
 from webmill.clean.warcs import crawl_inputs

@@ -12,9 +12,10 @@ import subprocess
 import sys
 
 import pytest
-
 from pipeline_config import write_config
+
 from webmill.shards import CorpusRoot, DatasetReader
+
 
 class S3Verbs:
     def __init__(self, s3, base, seed):

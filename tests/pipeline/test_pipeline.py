@@ -13,7 +13,8 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
+from conftest import SMALL_SITE, sites_folder
+from helpers import reachable_pages
 from pipeline_config import write_config
 
 WEBMILL = [sys.executable, "-m", "webmill"]
@@ -29,18 +30,21 @@ def last_json(out):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+SEED = f"{SMALL_SITE[0]}/{SMALL_SITE[1][0]}"
+
+
 @pytest.fixture(scope="module")
-def served(corpora):
+def served():
     from webmill.serve import SiteServer
 
-    with SiteServer(corpora) as server:
+    with SiteServer(sites_folder()) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def pipeline_root(tmp_path_factory, served):
     base = tmp_path_factory.mktemp("pipeline")
-    cfg = write_config(base / "webmill.toml", served.url("libstdcxx-manual/11/index.html"))
+    cfg = write_config(base / "webmill.toml", served.url(SEED))
     summary = last_json(webmill("--root", base / "root", "run", cfg, "--json"))
     return base / "root", cfg, summary
 
@@ -48,8 +52,9 @@ def pipeline_root(tmp_path_factory, served):
 @pytest.mark.slow
 def test_run_makes_every_stage_and_a_rerun_skips_them(pipeline_root):
     root, cfg, s = pipeline_root
-    assert s["stages"]["crawl"]["pages_stored"] == 97  # the pages reachable from 11/index.html
-    assert 0 < s["stages"]["clean"]["kept"] <= 97
+    reachable = len(reachable_pages(sites_folder() / SMALL_SITE[0], SMALL_SITE[1]))
+    assert s["stages"]["crawl"]["pages_stored"] == reachable  # every page reachable from the seed
+    assert 0 < s["stages"]["clean"]["kept"] <= reachable
     assert s["stages"]["dedup"]["kept"] == s["stages"]["shard"]["train_docs"] + s["stages"]["shard"]["val_docs"]
     assert s["stages"]["tokenizer"]["vocab_size"] == 512
     assert s["stages"]["train"]["finished"] and s["stages"]["train"]["step"] == 12
@@ -63,7 +68,7 @@ def test_run_makes_every_stage_and_a_rerun_skips_them(pipeline_root):
 def test_run_killed_in_each_stage_completes_with_nothing_lost_or_doubled(tmp_path, served, pipeline_root):
     straight = pipeline_root[2]["stages"]
     # enough steps that the kill lands in training, after some checkpoints
-    cfg = write_config(tmp_path / "webmill.toml", served.url("libstdcxx-manual/11/index.html"), max_steps=150)
+    cfg = write_config(tmp_path / "webmill.toml", served.url(SEED), max_steps=150)
     root = tmp_path / "root"
     killed_in: list[str] = []
     for _ in range(len(KILL_AFTER) + 1):  # each run is killed in the first stage not killed in before
@@ -205,3 +210,65 @@ def test_query_with_invalid_sql_is_one_line_and_exit_2(tmp_path):
     out = webmill("--root", tmp_path, "query", "SELEC nothing FROM docs")
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "Parser Error" in out.stderr and "Traceback" not in out.stderr
+
+
+def query_json(root, sql):
+    out = webmill("query", root, sql, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.slow
+def test_trace_follows_a_document_from_its_fetch_to_the_run_that_learned_from_it(pipeline_root):
+    root, _, s = pipeline_root
+    run = s["stages"]["train"]["name"]
+    doc = query_json(root, "SELECT id, url FROM shards WHERE split = 'train' ORDER BY id LIMIT 1")[0]
+    t = last_json(webmill("--root", root, "trace", doc["id"], "--json"))
+    assert [c["outcome"] for c in t["crawl"]] == ["stored"] and t["crawl"][0]["url"] == doc["url"]
+    (d,) = t["documents"]
+    assert d["id"] == doc["id"] and [c["kept"] for c in d["clean"]] == [True]
+    assert d["dedup"] and d["dedup"][0]["kept"]
+    (shard,) = d["shards"]
+    assert shard["split"] == "train" and shard["shard"].startswith("train/")
+    assert {"run": run, "finished": True, "shard": shard["shard"], "role": "trained on"} in d["runs"]
+    # by URL, for people: the same path, one line per stage
+    text = webmill("--root", root, "trace", doc["url"])
+    assert text.returncode == 0, text.stderr
+    for word in ("crawl ", "clean ", "kept", "dedup ", "shards ", f"run {run}: trained on"):
+        assert word in text.stdout, text.stdout
+
+
+@pytest.mark.slow
+def test_trace_of_a_dropped_page_names_the_reason_and_raw_prints_its_record(pipeline_root):
+    root, _, _ = pipeline_root
+    ex = query_json(root, "SELECT id, url, drop_reason FROM excluded ORDER BY url LIMIT 1")[0]
+    text = webmill("--root", root, "trace", ex["id"])
+    assert text.returncode == 0, text.stderr
+    assert f"dropped, {ex['drop_reason']}" in text.stdout
+    raw = subprocess.run([*WEBMILL, "--root", str(root), "trace", ex["url"], "--raw"], capture_output=True, timeout=600)
+    assert raw.returncode == 0, raw.stderr[-2000:]
+    assert raw.stdout.startswith(b"WARC/1.")
+    assert f"WARC-Target-URI: {ex['url']}".encode() in raw.stdout
+    assert b"\r\nHTTP/1." in raw.stdout and b"<html" in raw.stdout.lower()
+    cut = subprocess.run([*WEBMILL, "--root", str(root), "trace", ex["url"], "--raw", "--max-bytes", "100"],
+                         capture_output=True, timeout=600)
+    assert cut.returncode == 0 and b"[payload cut at 100 bytes" in cut.stdout and len(cut.stdout) < len(raw.stdout)
+
+
+@pytest.mark.slow
+def test_trace_of_a_run_lists_its_shards_with_checksums_and_documents(pipeline_root):
+    root, _, s = pipeline_root
+    run = s["stages"]["train"]["name"]
+    t = last_json(webmill("--root", root, "trace", f"runs/{run}", "--json"))
+    assert t["finished"] and t["dataset"].startswith("shards/")
+    assert t["documents"] == s["stages"]["shard"]["train_docs"] + s["stages"]["shard"]["val_docs"]
+    assert t["shards"] and all(x["status"] == "unchanged" and len(x["sha256"]) == 64 for x in t["shards"])
+    assert last_json(webmill("--root", root, "trace", run, "--json"))["shards"] == t["shards"]
+
+
+def test_trace_of_an_unknown_id_url_or_run_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "root").mkdir()
+    for target in ("0123456789abcdef", "http://nowhere.test/page.html", "runs/nothing"):
+        out = webmill("--root", tmp_path / "root", "trace", target)
+        assert out.returncode == 2, (target, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr

@@ -8,6 +8,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import real_site
 
 from webmill.errors import UserError
 from webmill.sample import real_docs
@@ -24,10 +25,10 @@ def add_source(root, name, table):
 
 
 @pytest.fixture
-def root(tmp_path, corpora):
+def root(tmp_path):
     root = CorpusRoot.open(str(tmp_path / "root"))
-    add_source(root, "pg", real_docs(corpora / "postgresql-15"))
-    add_source(root, "sq", real_docs(corpora / "sqlite-3"))
+    add_source(root, "pg", real_docs(real_site("postgresql-15")))
+    add_source(root, "sq", real_docs(real_site("sqlite-3")))
     return root
 
 

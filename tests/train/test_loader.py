@@ -6,6 +6,7 @@ import itertools
 import pyarrow.fs as pafs
 import pytest
 import torch
+from conftest import real_site
 from helpers_train import shard_root, write_docs
 
 from webmill.errors import UserError
@@ -17,8 +18,8 @@ FS = pafs.LocalFileSystem()
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory, corpora):
-    root = shard_root(tmp_path_factory.mktemp("loader"), corpora / "sqlite-3", limit=80, row_group_rows=16)
+def shards(tmp_path_factory):
+    root = shard_root(tmp_path_factory.mktemp("loader"), real_site("sqlite-3"), limit=80, row_group_rows=16)
     tok = load(root.path("shards", "main", "tokenizer"))
     units = list_units(FS, DatasetReader(root, "shards/main/train").paths())
     return root, tok, units
@@ -98,6 +99,7 @@ def test_no_shards_and_no_text_column(tmp_path, shards):
         list_units(FS, [])
     root = CorpusRoot.open(str(tmp_path))
     import pyarrow as pa
+
     from webmill.shards import DatasetWriter
     DatasetWriter(root, "notext", pa.schema([("id", pa.string())])).write_unit("u", [pa.table({"id": ["a"]})])
     with pytest.raises(UserError, match="no text column"):

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from conftest import real_site
 from helpers_train import TEST_TRAIN, shard_root
 
 from webmill.config import load_config
@@ -22,8 +23,8 @@ def webmill(*args, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory, corpora):
-    return shard_root(tmp_path_factory.mktemp("train"), corpora / "postgresql-15")
+def root(tmp_path_factory):
+    return shard_root(tmp_path_factory.mktemp("train"), real_site("postgresql-15"))
 
 
 @pytest.fixture(scope="module")
