@@ -28,6 +28,7 @@ demo: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 test: setup chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)

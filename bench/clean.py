@@ -21,6 +21,7 @@ them; with ``--repeat`` the lines give each round's ratios and then their median
 compare on the same input with ``--save-warcs DIR`` on the first (the crawl's WARC files are
 kept there) and ``--warcs DIR`` on the next (no crawl: the files there are the input).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,15 @@ def run_datatrove(warc_dir: str, out_dir: str, tasks: int, workers: int, same_wo
 
     steps = [WarcReader(warc_dir, glob_pattern="*.warc.gz"), Trafilatura(favour_precision=True, deduplicate=False, timeout=10.0)]
     if same_work:  # FineWeb's order: language, Gopher repetition and quality, C4, FineWeb; then PII and Parquet
-        steps += [LambdaFilter(label_language), GopherRepetitionFilter(), GopherQualityFilter(),
-                  C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter(), PIIFormatter(),
-                  ParquetWriter(os.path.join(out_dir, "docs"))]
+        steps += [
+            LambdaFilter(label_language),
+            GopherRepetitionFilter(),
+            GopherQualityFilter(),
+            C4QualityFilter(filter_no_terminal_punct=False),
+            FineWebQualityFilter(),
+            PIIFormatter(),
+            ParquetWriter(os.path.join(out_dir, "docs")),
+        ]
     t = time.perf_counter()
     LocalPipelineExecutor(pipeline=steps, tasks=tasks, workers=workers, logging_dir=os.path.join(out_dir, "logs")).run()
     return time.perf_counter() - t
@@ -76,8 +83,7 @@ def raw_loop(records: list) -> float:
 
     t = time.perf_counter()
     for url, body in records:
-        trafilatura.extract(body, url=url, favor_precision=True, include_comments=False, include_tables=True,
-                            deduplicate=False)
+        trafilatura.extract(body, url=url, favor_precision=True, include_comments=False, include_tables=True, deduplicate=False)
     return time.perf_counter() - t
 
 
@@ -112,8 +118,9 @@ def main() -> None:
             raise SystemExit(f"bench/clean.py: no *.warc.gz files in {warc_dir}")
         records = html_records(warcs)
         n = len(records)
-        print(f"input: {n} HTML responses in {len(warcs)} WARC files ({source}), {args.workers} workers, "
-              f"{args.repeat} round(s)", flush=True)
+        print(
+            f"input: {n} HTML responses in {len(warcs)} WARC files ({source}), {args.workers} workers, {args.repeat} round(s)", flush=True
+        )
 
         rounds = []
         for i in range(args.repeat):
@@ -121,10 +128,8 @@ def main() -> None:
             raw = n / raw_loop(records)
             # datatrove, local executor: extraction only, then the same work as webmill's stage
             assert not faster_trafilatura.installed()  # its workers start from this process
-            dt = n / run_datatrove(warc_dir, os.path.join(work, f"datatrove-{i}"), len(warcs), args.workers,
-                                   same_work=False)
-            dt_same = n / run_datatrove(warc_dir, os.path.join(work, f"datatrove-same-{i}"), len(warcs),
-                                        args.workers, same_work=True)
+            dt = n / run_datatrove(warc_dir, os.path.join(work, f"datatrove-{i}"), len(warcs), args.workers, same_work=False)
+            dt_same = n / run_datatrove(warc_dir, os.path.join(work, f"datatrove-same-{i}"), len(warcs), args.workers, same_work=True)
             # the same raw loop with webmill's speed-up of trafilatura (the same text)
             faster_trafilatura.install()
             raw_faster = n / raw_loop(records)
@@ -137,8 +142,11 @@ def main() -> None:
             wm = s["documents_in"] / (time.perf_counter() - t)
             rounds.append((raw, raw_faster, dt, dt_same, wm))
             if args.repeat > 1:
-                print(f"round {i + 1}: webmill {wm:.1f}, datatrove {dt:.1f} and {dt_same:.1f} docs/s; "
-                      f"ratios {wm / dt:.2f} and {wm / dt_same:.2f}", flush=True)
+                print(
+                    f"round {i + 1}: webmill {wm:.1f}, datatrove {dt:.1f} and {dt_same:.1f} docs/s; "
+                    f"ratios {wm / dt:.2f} and {wm / dt_same:.2f}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -147,7 +155,10 @@ def main() -> None:
     extraction, same = med(r[4] / r[2] for r in rounds), med(r[4] / r[3] for r in rounds)
     of = " (medians)" if args.repeat > 1 else ""
     print(f"raw trafilatura.extract loop (1 core):   {raw:7.1f} docs/s   (x{args.workers} cores = {raw * args.workers:.1f}, the limit)")
-    print(f"  the same, trafilatura sped up by webmill: {raw_faster:6.1f} docs/s   (x{args.workers} cores = {raw_faster * args.workers:.1f}, webmill's limit)")
+    print(
+        f"  the same, trafilatura sped up by webmill: {raw_faster:6.1f} docs/s   "
+        f"(x{args.workers} cores = {raw_faster * args.workers:.1f}, webmill's limit)"
+    )
     print(f"datatrove WarcReader + Trafilatura:      {dt:7.1f} docs/s")
     print(f"datatrove, the same work as webmill:     {dt_same:7.1f} docs/s   (+ language id, Gopher, C4, FineWeb, PII, Parquet)")
     print(f"webmill clean stage:                     {wm:7.1f} docs/s   (+ language id, Gopher, C4, FineWeb, PII, Parquet)")

@@ -8,6 +8,7 @@ process's peak RSS.
 
     python bench/crawl.py [--site postgresql-15] [--concurrency 16] [--repeat 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,9 @@ def main() -> None:
         host = f"127.0.0.1:{server.port}"
         for _ in range(args.repeat):
             with peak_rss_of("bare_scrapy_bench") as mem:  # scrapy reads the spider's source: a file, not -c
-                out = subprocess.run([sys.executable, bare_script, seed, host, str(args.concurrency)],
-                                     capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [sys.executable, bare_script, seed, host, str(args.concurrency)], capture_output=True, text=True, check=True
+                )
             pages, secs = out.stdout.split()
             results["bare scrapy"].append((int(pages), float(secs)))
             peaks["bare scrapy"] = max(peaks["bare scrapy"], mem.peak)
@@ -90,8 +92,13 @@ def main() -> None:
             work = tempfile.mkdtemp(prefix="wm-crawl-bench-")
             try:
                 root = CorpusRoot.open(work)
-                cfg = CrawlConfig(seeds=[seed], allow_private_networks=True, concurrency=args.concurrency,
-                                  concurrency_per_host=args.concurrency, max_pages=0)
+                cfg = CrawlConfig(
+                    seeds=[seed],
+                    allow_private_networks=True,
+                    concurrency=args.concurrency,
+                    concurrency_per_host=args.concurrency,
+                    max_pages=0,
+                )
                 crawl_id = new_crawl_id()
                 with peak_rss_of("webmill.crawl.worker") as mem:
                     s = run_crawl(root, ray, crawl_id, spec_dict(cfg))
@@ -105,8 +112,9 @@ def main() -> None:
         pages = results[k][-1][0]
         print(f"{k:12} {rate[k]:8.1f} pages/s  ({pages} pages, peak RSS {peaks[k] / 2**20:,.0f} MiB)")
     print(f"ratio webmill/bare scrapy: {rate['webmill'] / rate['bare scrapy']:.2f}  (target >= 0.80)")
-    print("webmill's time includes starting its worker process and writing the crawl log; "
-          "Ray's own start-up is excluded (once per process).")
+    print(
+        "webmill's time includes starting its worker process and writing the crawl log; Ray's own start-up is excluded (once per process)."
+    )
 
 
 if __name__ == "__main__":

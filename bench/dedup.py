@@ -10,6 +10,7 @@ Peak memory is the largest resident size summed over the processes of each run.
 
     python bench/dedup.py [--scales 1,4] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,17 +76,32 @@ def run_datatrove(parquet_dir: str, work: str, workers: int) -> tuple[float, set
     cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, hash_config=HashConfig(precision=64, hash_fc="sha1"))
     tasks = workers
     t = time.perf_counter()
-    LocalPipelineExecutor([ParquetReader(parquet_dir, id_key="id", glob_pattern="*.parquet", recursive=False),
-                           MinhashDedupSignature(f"{work}/sigs", config=cfg)],
-                          tasks=tasks, workers=workers, logging_dir=f"{work}/l1").run()
-    LocalPipelineExecutor([MinhashDedupBuckets(f"{work}/sigs", f"{work}/buckets", config=cfg)],
-                          tasks=cfg.num_buckets, workers=workers, logging_dir=f"{work}/l2").run()
-    LocalPipelineExecutor([MinhashDedupCluster(f"{work}/buckets", f"{work}/ids", config=cfg)],
-                          tasks=1, logging_dir=f"{work}/l3").run()
-    LocalPipelineExecutor([ParquetReader(parquet_dir, id_key="id", glob_pattern="*.parquet", recursive=False),
-                           MinhashDedupFilter(f"{work}/ids", exclusion_writer=JsonlWriter(f"{work}/removed")),
-                           JsonlWriter(f"{work}/kept")],
-                          tasks=tasks, workers=workers, logging_dir=f"{work}/l4").run()
+    LocalPipelineExecutor(
+        [
+            ParquetReader(parquet_dir, id_key="id", glob_pattern="*.parquet", recursive=False),
+            MinhashDedupSignature(f"{work}/sigs", config=cfg),
+        ],
+        tasks=tasks,
+        workers=workers,
+        logging_dir=f"{work}/l1",
+    ).run()
+    LocalPipelineExecutor(
+        [MinhashDedupBuckets(f"{work}/sigs", f"{work}/buckets", config=cfg)],
+        tasks=cfg.num_buckets,
+        workers=workers,
+        logging_dir=f"{work}/l2",
+    ).run()
+    LocalPipelineExecutor([MinhashDedupCluster(f"{work}/buckets", f"{work}/ids", config=cfg)], tasks=1, logging_dir=f"{work}/l3").run()
+    LocalPipelineExecutor(
+        [
+            ParquetReader(parquet_dir, id_key="id", glob_pattern="*.parquet", recursive=False),
+            MinhashDedupFilter(f"{work}/ids", exclusion_writer=JsonlWriter(f"{work}/removed")),
+            JsonlWriter(f"{work}/kept"),
+        ],
+        tasks=tasks,
+        workers=workers,
+        logging_dir=f"{work}/l4",
+    ).run()
     seconds = time.perf_counter() - t
     import glob
     import gzip

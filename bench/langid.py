@@ -7,6 +7,7 @@ paragraphs untranslated; English is then the right answer and the page is left o
 
     python bench/langid.py
 """
+
 from __future__ import annotations
 
 import glob

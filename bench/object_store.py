@@ -9,6 +9,7 @@ overall >= 0.7).
 
     python bench/object_store.py [--site postgresql-15] [--train-steps 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,9 @@ def run_pipeline(root: CorpusRoot, cfg: Config, ray) -> dict:
     return Pipeline(root, cfg, lambda: ray, say=lambda m: None, crawl_spec=spec_dict(cfg.crawl)).run(list(STAGES))
 
 
+COMPARED = (("crawl", "pages_stored"), ("clean", "kept"), ("dedup", "kept"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", default="postgresql-15", help="a ../shared/corpora site (the pydoc site where absent)")
@@ -53,23 +57,33 @@ def main() -> None:
             corpora, args.site = render_site(work / "site"), "pydoc"
         ray = ensure_ray(None)
         cfg = Config()
-        cfg.train = override(cfg.train, section="train", vocab_size=2048, seq_len=128, batch_tokens=4096, micro_batch=16,
-                             max_steps=args.train_steps, eval_every=args.train_steps, checkpoint_every=10)
+        cfg.train = override(
+            cfg.train,
+            section="train",
+            vocab_size=2048,
+            seq_len=128,
+            batch_tokens=4096,
+            micro_batch=16,
+            max_steps=args.train_steps,
+            eval_every=args.train_steps,
+            checkpoint_every=10,
+        )
         cfg.shards = override(cfg.shards, section="shards", val_fraction=0.05)
         results = {}
         with SiteServer(corpora) as server:
-            cfg.crawl = CrawlConfig(seeds=[server.url(f"{args.site}/index.html")], allow_private_networks=True,
-                                    max_pages=0, workers=2)
+            cfg.crawl = CrawlConfig(seeds=[server.url(f"{args.site}/index.html")], allow_private_networks=True, max_pages=0, workers=2)
             for kind, uri in (("local", str(work / "root")), ("s3", s3.uri("bench"))):
                 t = time.perf_counter()
                 results[kind] = run_pipeline(CorpusRoot.open(uri), cfg, ray)
                 results[kind]["wall"] = time.perf_counter() - t
         local, remote = results["local"], results["s3"]
         st = local["stages"]
-        print(f"site {args.site}: {st['crawl']['pages_stored']:,} pages → {st['clean']['kept']:,} clean → "
-              f"{st['dedup']['kept']:,} after dedup → {st['tokenizer']['tokens']['train']:,} train tokens → "
-              f"{args.train_steps} steps; same counts on s3: "
-              f"{all(remote['stages'][k].get(f) == st[k].get(f) for k, f in (('crawl', 'pages_stored'), ('clean', 'kept'), ('dedup', 'kept')))}")
+        print(
+            f"site {args.site}: {st['crawl']['pages_stored']:,} pages → {st['clean']['kept']:,} clean → "
+            f"{st['dedup']['kept']:,} after dedup → {st['tokenizer']['tokens']['train']:,} train tokens → "
+            f"{args.train_steps} steps; same counts on s3: "
+            f"{all(remote['stages'][k].get(f) == st[k].get(f) for k, f in COMPARED)}"
+        )
         print(f"{'stage':<10} {'local s':>8} {'s3 s':>8} {'speed s3/local':>15}")
         worst, worst_ratio = None, 2.0
         for stage in STAGES:

@@ -1,4 +1,5 @@
 """Peak memory of a benchmark run, polled from psutil in a background thread."""
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ prints where the time went, so the slowest stage is visible.
 
     python bench/pipeline.py [--site postgresql-15] [--train-steps 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,19 +40,29 @@ def main() -> None:
         ray = ensure_ray(None)
         ray_start = time.perf_counter() - t0
         cfg = Config()
-        cfg.train = override(cfg.train, section="train", vocab_size=4096, seq_len=256, batch_tokens=8192, micro_batch=16,
-                             max_steps=args.train_steps, eval_every=args.train_steps, checkpoint_every=args.train_steps)
+        cfg.train = override(
+            cfg.train,
+            section="train",
+            vocab_size=4096,
+            seq_len=256,
+            batch_tokens=8192,
+            micro_batch=16,
+            max_steps=args.train_steps,
+            eval_every=args.train_steps,
+            checkpoint_every=args.train_steps,
+        )
         cfg.shards = override(cfg.shards, section="shards", val_fraction=0.05)
         with SiteServer(corpora) as server:
-            cfg.crawl = CrawlConfig(seeds=[server.url(f"{args.site}/{args.seed_page}")], allow_private_networks=True,
-                                    max_pages=0)
+            cfg.crawl = CrawlConfig(seeds=[server.url(f"{args.site}/{args.seed_page}")], allow_private_networks=True, max_pages=0)
             root = CorpusRoot.open(os.path.join(work, "root"))
             result = Pipeline(root, cfg, lambda: ray, say=lambda m: None, crawl_spec=spec_dict(cfg.crawl)).run(list(STAGES))
         s = result["stages"]
         total = sum(result["seconds"].values())
-        print(f"site {args.site}: {s['crawl']['pages_stored']:,} pages → {s['clean']['kept']:,} clean → "
-              f"{s['dedup']['kept']:,} after dedup → {s['tokenizer']['tokens']['train']:,} train tokens → "
-              f"{args.train_steps} steps (val loss {_fmt(s['train']['val_loss'])})")
+        print(
+            f"site {args.site}: {s['crawl']['pages_stored']:,} pages → {s['clean']['kept']:,} clean → "
+            f"{s['dedup']['kept']:,} after dedup → {s['tokenizer']['tokens']['train']:,} train tokens → "
+            f"{args.train_steps} steps (val loss {_fmt(s['train']['val_loss'])})"
+        )
         print(f"(embedded Ray start: {ray_start:.1f}s, not counted below)")
         print(f"{'stage':<10} {'seconds':>8} {'share':>7}")
         for stage in STAGES:

@@ -14,6 +14,7 @@ four-stage MinHash runs on the 1x corpus in the same run.
 
     python bench/scale.py [--base 20000] [--scales 1,4,16] [--no-datatrove]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,10 +109,22 @@ def write_corpus(root_dir: str, n: int, pool: list[str]) -> int:
             text = doc_text(k, pool)
             url = f"http://site{k % 50}.test/doc/{k}"
             chars += len(text)
-            rows.append({"id": hashlib.sha1(url.encode()).hexdigest(), "url": url, "host": f"site{k % 50}.test",
-                         "fetched_at": when, "crawl_id": "scale", "title": "", "text": text, "lang": "en",
-                         "lang_score": 1.0, "n_chars": len(text), "n_words": text.count(" ") + 1,
-                         "source": {"warc": f"scale-{u // UNIT_DOCS:05d}.warc.gz", "offset": k, "length": len(text)}})
+            rows.append(
+                {
+                    "id": hashlib.sha1(url.encode()).hexdigest(),
+                    "url": url,
+                    "host": f"site{k % 50}.test",
+                    "fetched_at": when,
+                    "crawl_id": "scale",
+                    "title": "",
+                    "text": text,
+                    "lang": "en",
+                    "lang_score": 1.0,
+                    "n_chars": len(text),
+                    "n_words": text.count(" ") + 1,
+                    "source": {"warc": f"scale-{u // UNIT_DOCS:05d}.warc.gz", "offset": k, "length": len(text)},
+                }
+            )
         w.write_unit(f"scale-{u // UNIT_DOCS:05d}.warc.gz", [pa.Table.from_pylist(rows, schema=DOC_SCHEMA)])
     w.finalize(stage="clean")
     return chars
@@ -123,17 +136,19 @@ def accuracy(root_dir: str, n: int) -> tuple[float, float]:
 
     ids = {hashlib.sha1(f"http://site{k % 50}.test/doc/{k}".encode()).hexdigest(): k for k in range(n)}
     con = duckdb.connect()
-    rows = con.execute(f"SELECT id, cluster FROM read_parquet('{root_dir}/dedup/scale/clusters/*.parquet') "
-                       "WHERE cluster IN (SELECT cluster FROM read_parquet("
-                       f"'{root_dir}/dedup/scale/clusters/*.parquet') GROUP BY 1 HAVING count(*) > 1)").fetchall()
+    rows = con.execute(
+        f"SELECT id, cluster FROM read_parquet('{root_dir}/dedup/scale/clusters/*.parquet') "
+        "WHERE cluster IN (SELECT cluster FROM read_parquet("
+        f"'{root_dir}/dedup/scale/clusters/*.parquet') GROUP BY 1 HAVING count(*) > 1)"
+    ).fetchall()
     found: dict[int, list[int]] = {}
     for doc_id, cluster in rows:
         found.setdefault(cluster, []).append(ids[doc_id])
-    pred = {(min(a, b), max(a, b)) for m in found.values() for i, a in enumerate(m) for b in m[i + 1:]}
+    pred = {(min(a, b), max(a, b)) for m in found.values() for i, a in enumerate(m) for b in m[i + 1 :]}
     truth_groups: dict[int, list[int]] = {}
     for k in range(n):
         truth_groups.setdefault(origin_of(k), []).append(k)
-    truth = {(min(a, b), max(a, b)) for m in truth_groups.values() for i, a in enumerate(m) for b in m[i + 1:]}
+    truth = {(min(a, b), max(a, b)) for m in truth_groups.values() for i, a in enumerate(m) for b in m[i + 1 :]}
     tp = len(pred & truth)
     return tp / max(len(pred), 1), tp / max(len(truth), 1)
 
@@ -184,13 +199,16 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=20000)
     ap.add_argument("--scales", default="1,4,16")
     ap.add_argument("--no-datatrove", action="store_true")
-    ap.add_argument("--shard-mb", type=float, default=32,
-                    help="shard (bucket) size: a reduce task holds one bucket, so memory is flat once 1x fills it")
+    ap.add_argument(
+        "--shard-mb", type=float, default=32, help="shard (bucket) size: a reduce task holds one bucket, so memory is flat once 1x fills it"
+    )
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     pool = sentence_pool()
-    print(f"sentence pool: {len(pool):,} real sentences; {cores} cores; base {args.base:,} documents, "
-          f"{UNIT_DOCS:,} per clean unit; 10% exact and 10% near copies; shards of {args.shard_mb:g} MB")
+    print(
+        f"sentence pool: {len(pool):,} real sentences; {cores} cores; base {args.base:,} documents, "
+        f"{UNIT_DOCS:,} per clean unit; 10% exact and 10% near copies; shards of {args.shard_mb:g} MB"
+    )
     scales = [int(s) for s in args.scales.split(",")]
     results: dict[int, dict] = {}
     dt_rate = None
@@ -208,15 +226,19 @@ def main() -> None:
             r["shard"] = run_stage(root_dir, ["shard", "--name", "scale", "--target-mb", str(args.shard_mb)])
             r["stats"] = run_stage(root_dir, ["stats"])
             results[scale] = r
-            print(f"[{scale}x] {n:,} documents, {chars / 1e6:,.0f} MB of text (generated in {gen:.0f}s); "
-                  f"dedup kept {r['dedup']['result']['kept']:,}, precision {r['precision']:.3f}, recall {r['recall']:.3f}")
+            print(
+                f"[{scale}x] {n:,} documents, {chars / 1e6:,.0f} MB of text (generated in {gen:.0f}s); "
+                f"dedup kept {r['dedup']['result']['kept']:,}, precision {r['precision']:.3f}, recall {r['recall']:.3f}"
+            )
             for stage in ("dedup", "shard", "stats"):
                 s = r[stage]
-                print(f"  {stage:<6} {n / s['seconds'] / cores:9,.1f} docs/s per core  ({s['seconds']:7.1f}s)  "
-                      f"driver peak {s['driver'] / 2**20:6,.0f} MiB  largest process {s['largest'] / 2**20:6,.0f} MiB "
-                      f"({s['largest_name']})  "
-                      f"all Ray processes {s['ray'] / 2**20:6,.0f} MiB  (private: driver "
-                      f"{s['driver_private'] / 2**20:,.0f} MiB, largest {s['largest_private'] / 2**20:,.0f} MiB)")
+                print(
+                    f"  {stage:<6} {n / s['seconds'] / cores:9,.1f} docs/s per core  ({s['seconds']:7.1f}s)  "
+                    f"driver peak {s['driver'] / 2**20:6,.0f} MiB  largest process {s['largest'] / 2**20:6,.0f} MiB "
+                    f"({s['largest_name']})  "
+                    f"all Ray processes {s['ray'] / 2**20:6,.0f} MiB  (private: driver "
+                    f"{s['driver_private'] / 2**20:,.0f} MiB, largest {s['largest_private'] / 2**20:,.0f} MiB)"
+                )
             print("  dedup phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["dedup"]["result"]["seconds_by_phase"].items()))
             if scale == scales[0] and not args.no_datatrove:
                 sys.path.insert(0, str(Path(__file__).parent))
@@ -224,8 +246,7 @@ def main() -> None:
 
                 dt_s, _ = run_datatrove(os.path.join(root_dir, "clean/scale/docs"), os.path.join(work, "dt"), cores)
                 dt_rate = n / dt_s / cores
-                print(f"  datatrove minhash (4 stages) on the same {n:,} documents: {dt_rate:,.1f} docs/s per core "
-                      f"({dt_s:.1f}s)")
+                print(f"  datatrove minhash (4 stages) on the same {n:,} documents: {dt_rate:,.1f} docs/s per core ({dt_s:.1f}s)")
         finally:
             shutil.rmtree(work, ignore_errors=True)
     lo, hi = scales[0], scales[-1]
@@ -233,23 +254,29 @@ def main() -> None:
     print(f"ratios {hi}x/{lo}x (targets: driver <= 1.25, largest process <= 1.5, per-core throughput >= 0.8):")
     for stage in ("dedup", "shard", "stats"):
         thr = (b["docs"] / b[stage]["seconds"]) / (a["docs"] / a[stage]["seconds"])
-        print(f"  {stage:<6} driver {b[stage]['driver'] / a[stage]['driver']:.2f}  largest process "
-              f"{b[stage]['largest'] / a[stage]['largest']:.2f}  per-core throughput {thr:.2f}  "
-              f"(private memory: driver {b[stage]['driver_private'] / a[stage]['driver_private']:.2f}, "
-              f"largest {b[stage]['largest_private'] / a[stage]['largest_private']:.2f})")
+        print(
+            f"  {stage:<6} driver {b[stage]['driver'] / a[stage]['driver']:.2f}  largest process "
+            f"{b[stage]['largest'] / a[stage]['largest']:.2f}  per-core throughput {thr:.2f}  "
+            f"(private memory: driver {b[stage]['driver_private'] / a[stage]['driver_private']:.2f}, "
+            f"largest {b[stage]['largest_private'] / a[stage]['largest_private']:.2f})"
+        )
     acc = min(r["precision"] for r in results.values()), min(r["recall"] for r in results.values())
     print(f"dedup accuracy, worst over sizes: precision {acc[0]:.3f} (target >= 0.98), recall {acc[1]:.3f} (target >= 0.95)")
     if dt_rate:
         wm_rate = a["docs"] / a["dedup"]["seconds"] / cores
-        print(f"dedup vs datatrove at {lo}x: {wm_rate:,.1f} vs {dt_rate:,.1f} docs/s per core, "
-              f"ratio {wm_rate / dt_rate:.2f} (target >= 3)")
+        print(f"dedup vs datatrove at {lo}x: {wm_rate:,.1f} vs {dt_rate:,.1f} docs/s per core, ratio {wm_rate / dt_rate:.2f} (target >= 3)")
     bytes_per_doc = b["chars"] / b["docs"]
     for stage in ("dedup", "shard"):
         rate = b["docs"] / b[stage]["seconds"] / cores
         core_hours = 1e12 / bytes_per_doc / rate / 3600
-        print(f"cost model at {hi}x: {stage} {core_hours:,.0f} core-hours per TB of text"
-              + (f" (target <= 100; data-juicer's Ray MinHash: ~{DATA_JUICER_CORE_HOURS_PER_TB} core-hours per TB)"
-                 if stage == "dedup" else ""))
+        print(
+            f"cost model at {hi}x: {stage} {core_hours:,.0f} core-hours per TB of text"
+            + (
+                f" (target <= 100; data-juicer's Ray MinHash: ~{DATA_JUICER_CORE_HOURS_PER_TB} core-hours per TB)"
+                if stage == "dedup"
+                else ""
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ writes commit records and a manifest; the ratio is what that costs.
 
     python bench/shard_write.py [--copies 12] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse

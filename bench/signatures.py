@@ -16,6 +16,7 @@ signature's Jaccard estimate against the exact Jaccard of the shingle sets.
 
     python bench/signatures.py [--docs 4000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,7 +72,7 @@ def main() -> None:
             hv = sh.hashes >> np.uint64(32)
             sig = np.full((len(sh), perms), MAX32, dtype=np.uint64)
             for d in range(len(sh)):
-                h = hv[sh.offsets[d]:sh.offsets[d + 1]]
+                h = hv[sh.offsets[d] : sh.offsets[d + 1]]
                 if len(h):
                     sig[d] = np.bitwise_and((np.outer(h, a) + b) % MERSENNE, MAX32).min(axis=0)
             out.append(sig)
@@ -79,7 +80,7 @@ def main() -> None:
 
     def string_shingles(t):
         toks = python_tokens(t)
-        return [" ".join(toks[i:i + 5]) for i in range(max(1, len(toks) - 4))]
+        return [" ".join(toks[i : i + 5]) for i in range(max(1, len(toks) - 4))]
 
     def datasketch_bulk():
         mhs = MinHash.bulk([[s.encode() for s in string_shingles(t)] for t in texts], num_perm=perms, seed=1)
@@ -89,10 +90,12 @@ def main() -> None:
         out = RMinHash.digests_from_token_sets([string_shingles(t) for t in texts], perms, 1)
         return np.array(out.to_rows() if hasattr(out, "to_rows") else out, dtype=np.uint64)
 
-    results = [("webmill: batch shingles + rensa", *timed(webmill)),
-               ("numpy permutations, same shingles", *timed(numpy_permutations)),
-               ("datasketch MinHash.bulk", *timed(datasketch_bulk)),
-               ("rensa from token sets", *timed(rensa_token_sets))]
+    results = [
+        ("webmill: batch shingles + rensa", *timed(webmill)),
+        ("numpy permutations, same shingles", *timed(numpy_permutations)),
+        ("datasketch MinHash.bulk", *timed(datasketch_bulk)),
+        ("rensa from token sets", *timed(rensa_token_sets)),
+    ]
     sets = shingle_batch(arr, 5).sets32()
     exact = np.array([jaccard(sets[i], sets[i + 1]) for i in range(0, n, 2)])
 
@@ -102,13 +105,17 @@ def main() -> None:
         est = (sig[0::2] == sig[1::2]).mean(axis=1)
         return cand, float(np.abs(est - exact).mean())
 
-    print(f"{n:,} documents ({n // 2:,} original + near copy pairs, exact Jaccard mean {exact.mean():.3f}, "
-          f"{sum(len(t) for t in texts) / n:,.0f} chars each), word 5-grams, {perms} permutations, bands {bands} x {rows}")
+    print(
+        f"{n:,} documents ({n // 2:,} original + near copy pairs, exact Jaccard mean {exact.mean():.3f}, "
+        f"{sum(len(t) for t in texts) / n:,.0f} chars each), word 5-grams, {perms} permutations, bands {bands} x {rows}"
+    )
     base = results[0][2]
     for label, sig, rate in results:
         cand, err = quality(sig)
-        print(f"  {label:<36} {rate:9,.0f} docs/s  ({base / rate:4.1f}x webmill's time)  "
-              f"pairs made candidates {cand:.3f}  |est - exact| {err:.3f}")
+        print(
+            f"  {label:<36} {rate:9,.0f} docs/s  ({base / rate:4.1f}x webmill's time)  "
+            f"pairs made candidates {cand:.3f}  |est - exact| {err:.3f}"
+        )
 
 
 if __name__ == "__main__":

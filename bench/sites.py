@@ -1,4 +1,5 @@
 """The benches' input: a webmill crawl of real sites served on 127.0.0.1, and its HTML responses."""
+
 from __future__ import annotations
 
 from webmill.serve import SiteServer, find_corpora
@@ -19,8 +20,12 @@ def crawl_sites(sites: list[str], root_dir: str) -> str:
     return crawl_id
 
 
-SEEDS = {"postgresql-15": ["index.html"], "sqlite-3": ["index.html"], "libstdcxx-manual": ["11/index.html", "12/index.html"],
-         "debian-handbook": [f"{l}/index.html" for l in ("en-US", "de-DE", "fr-FR", "es-ES", "ja-JP", "ko-KR", "ar-MA")]}
+SEEDS = {
+    "postgresql-15": ["index.html"],
+    "sqlite-3": ["index.html"],
+    "libstdcxx-manual": ["11/index.html", "12/index.html"],
+    "debian-handbook": [f"{l}/index.html" for l in ("en-US", "de-DE", "fr-FR", "es-ES", "ja-JP", "ko-KR", "ar-MA")],
+}
 
 
 def html_records(paths: list[str]) -> list[tuple[str, bytes]]:

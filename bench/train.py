@@ -9,6 +9,7 @@ On a CUDA machine it also prints the MFU.
 
     python bench/train.py [--preset tiny] [--steps 40] [--seq-len 256] [--micro-batch 16] [--device auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,7 @@ def main() -> None:
         device = pick_device(args.device)
         units = list_units(root.fs, DatasetReader(root, "shards/main/train").paths())
         bos = special_ids(tok)["bos"]
-        print(f"shards: {len(units)} row groups; device {device.type}, "
-              f"{torch.get_num_threads()} torch threads")
+        print(f"shards: {len(units)} row groups; device {device.type}, {torch.get_num_threads()} torch threads")
 
         def loader():
             return PackedLoader(root.fs, units, tok, seq_len=args.seq_len, batch_rows=args.micro_batch, bos_id=bos, seed=0)
@@ -102,8 +102,10 @@ def main() -> None:
         for _ in whole:
             pass
         st = whole.stats
-        print(f"packing: {st['docs']:,} documents, {st['doc_tokens']:,} tokens, {st['cropped_tokens']:,} cropped "
-              f"({st['cropped_tokens'] / max(st['doc_tokens'], 1):.2%}) at max_doc_tokens = 1024 x {args.seq_len}")
+        print(
+            f"packing: {st['docs']:,} documents, {st['doc_tokens']:,} tokens, {st['cropped_tokens']:,} cropped "
+            f"({st['cropped_tokens'] / max(st['doc_tokens'], 1):.2%}) at max_doc_tokens = 1024 x {args.seq_len}"
+        )
 
         mcfg = ModelConfig.preset(args.preset, tok.get_vocab_size(), bos_id=bos)
         model = LlamaLM(mcfg)
@@ -126,15 +128,21 @@ def main() -> None:
         print(f"trainer fed from an in-memory tensor:  {limit:12,.0f} tokens/s  (the limit)")
         print(f"trainer fed by webmill's loader:       {fed:12,.0f} tokens/s")
         print(f"ratio loader-fed / in-memory:          {fed / limit:12.3f}  (target >= 0.95)")
-        print(f"webmill loader alone:                  {loader_tps:12,.0f} tokens/s  "
-              f"= {loader_tps / fed:.1f}x the trainer's consumption (target >= 20x)")
+        print(
+            f"webmill loader alone:                  {loader_tps:12,.0f} tokens/s  "
+            f"= {loader_tps / fed:.1f}x the trainer's consumption (target >= 20x)"
+        )
         peak = peak_flops(device)
         if device.type == "cuda" and peak:
-            print(f"MFU (loader-fed):                      {fed * model.flops_per_token(args.seq_len) / peak:12.1%}  "
-                  f"(peak {peak / 1e12:.0f} TFLOP/s from the device)")
+            print(
+                f"MFU (loader-fed):                      {fed * model.flops_per_token(args.seq_len) / peak:12.1%}  "
+                f"(peak {peak / 1e12:.0f} TFLOP/s from the device)"
+            )
         elif peak:
-            print(f"(CPU: {fed * model.flops_per_token(args.seq_len) / peak:.1%} of an estimated {peak / 1e9:.0f} GFLOP/s "
-                  "fp32 peak; MFU is reported on CUDA machines)")
+            print(
+                f"(CPU: {fed * model.flops_per_token(args.seq_len) / peak:.1%} of an estimated {peak / 1e9:.0f} GFLOP/s "
+                "fp32 peak; MFU is reported on CUDA machines)"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,4 +1,5 @@
 """``webmill clean``: WARC → documents, with progress and a summary."""
+
 from __future__ import annotations
 
 import click
@@ -21,8 +22,7 @@ def clean(ctx, crawl_ids, warcs, name, languages, as_json):
     from webmill.clean.warcs import crawl_inputs, newest_crawl, uri_inputs
     from webmill.settings import override
 
-    cfg = override(ctx.config.clean, section="clean",
-                   languages=[l.strip() for l in languages.split(",")] if languages else None)
+    cfg = override(ctx.config.clean, section="clean", languages=[l.strip() for l in languages.split(",")] if languages else None)
     root = ctx.root()
     inputs = []
     if not crawl_ids and not warcs:
@@ -30,8 +30,11 @@ def clean(ctx, crawl_ids, warcs, name, languages, as_json):
     for cid in crawl_ids:
         inputs += crawl_inputs(root, cid)
     inputs += uri_inputs(list(warcs))
-    run = name or (crawl_ids[0] if len(crawl_ids) == 1 and not warcs else
-                   "warc-" + hashlib.sha1("\n".join(i.name for i in inputs).encode()).hexdigest()[:10])
+    run = name or (
+        crawl_ids[0]
+        if len(crawl_ids) == 1 and not warcs
+        else "warc-" + hashlib.sha1("\n".join(i.name for i in inputs).encode()).hexdigest()[:10]
+    )
     ray = ctx.ray()
     status = None
     if ctx.verbosity >= 0:
@@ -44,8 +47,10 @@ def clean(ctx, crawl_ids, warcs, name, languages, as_json):
         if status:
             docs = sum(r["documents_in"] for r in results)
             kept = sum(r["kept"] for r in results)
-            status.update(f"cleaning: {len(results)}/{total} units, {docs:,} records, {docs / max(elapsed, 1e-9):,.1f} docs/s, "
-                          f"kept {100 * kept / max(docs, 1):.0f}%")
+            status.update(
+                f"cleaning: {len(results)}/{total} units, {docs:,} records, {docs / max(elapsed, 1e-9):,.1f} docs/s, "
+                f"kept {100 * kept / max(docs, 1):.0f}%"
+            )
 
     try:
         s = run_clean(root, ray, inputs, run, cfg, on_progress=progress)
@@ -53,12 +58,15 @@ def clean(ctx, crawl_ids, warcs, name, languages, as_json):
         if status:
             status.stop()
     top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:6]
-    lines = [f"clean {run}: {s['kept']:,} documents kept of {s['documents_in']:,} HTML responses "
-             f"({100 * s['kept'] / max(s['documents_in'], 1):.0f}%) from {s['inputs']} WARC file(s), {s['docs_per_s']:,} docs/s",
-             "  dropped: " + (", ".join(f"{k} {v:,}" for k, v in top) or "-"),
-             "  languages: " + (", ".join(f"{k} {v:,}" for k, v in sorted(s["languages"].items(), key=lambda kv: -kv[1])[:8]) or "-"),
-             f"  bytes: {s['bytes_in'] / 1e6:,.1f} MB HTML → {s['bytes_out'] / 1e6:,.1f} MB text",
-             f"  documents: {root.display(s['docs'])}", f"  excluded:  {root.display(s['excluded_dataset'])}"]
+    lines = [
+        f"clean {run}: {s['kept']:,} documents kept of {s['documents_in']:,} HTML responses "
+        f"({100 * s['kept'] / max(s['documents_in'], 1):.0f}%) from {s['inputs']} WARC file(s), {s['docs_per_s']:,} docs/s",
+        "  dropped: " + (", ".join(f"{k} {v:,}" for k, v in top) or "-"),
+        "  languages: " + (", ".join(f"{k} {v:,}" for k, v in sorted(s["languages"].items(), key=lambda kv: -kv[1])[:8]) or "-"),
+        f"  bytes: {s['bytes_in'] / 1e6:,.1f} MB HTML → {s['bytes_out'] / 1e6:,.1f} MB text",
+        f"  documents: {root.display(s['docs'])}",
+        f"  excluded:  {root.display(s['excluded_dataset'])}",
+    ]
     if s["units_skipped"]:
         lines.insert(1, f"  resumed: {s['units_skipped']} committed unit(s) skipped")
     finish(as_json, s, lines)

@@ -1,4 +1,5 @@
 """The ``[clean]`` table: extraction, language id, quality filters, PII."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class CleanConfig:
     pii: bool = field(True, "replace emails and public IP addresses")
     email_placeholder: str = field("email@example.com", "replacement for email addresses")
     ip_placeholder: str = field("0.0.0.0", "replacement for public IP addresses")
-    unit_bytes: int = field(32 << 20, "bytes of a WARC file one task cleans (a unit is a byte range; "
-                            "units depend on the file, never on the cluster)", min=1 << 16)
+    unit_bytes: int = field(
+        32 << 20,
+        "bytes of a WARC file one task cleans (a unit is a byte range; units depend on the file, never on the cluster)",
+        min=1 << 16,
+    )
     max_html_bytes: int = field(5 << 20, "larger payloads are dropped as 'too_large'", min=1024)

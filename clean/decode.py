@@ -1,4 +1,5 @@
 """Bytes → text: the HTTP header's charset, then <meta charset>, then detection; mojibake repaired."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """One WARC response record → a document row, or an exclusion with its reason."""
+
 from __future__ import annotations
 
 import contextlib
@@ -60,7 +61,7 @@ def html_title(html: str) -> str | None:
     close = _TITLE_CLOSE.search(head, start + 1) if start != -1 else None
     if close is None:
         return None
-    return " ".join(unescape(head[start + 1:close.start()]).split()) or None
+    return " ".join(unescape(head[start + 1 : close.start()]).split()) or None
 
 
 def doc_id(url: str, digest: str | None, body: bytes) -> str:
@@ -79,12 +80,25 @@ def parse_date(value: str | None) -> datetime | None:
 def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
     """('doc', row) or ('excluded', row). ``rec`` has url, body, content_type, date, digest, source, crawl_id."""
     url, body = rec["url"], rec["body"]
-    base = {"id": doc_id(url, rec.get("digest"), body), "url": url, "host": (urlsplit(url).netloc or "").lower(),
-            "crawl_id": rec.get("crawl_id"), "source": rec["source"], "fetched_at": parse_date(rec.get("date"))}
+    base = {
+        "id": doc_id(url, rec.get("digest"), body),
+        "url": url,
+        "host": (urlsplit(url).netloc or "").lower(),
+        "crawl_id": rec.get("crawl_id"),
+        "source": rec["source"],
+        "fetched_at": parse_date(rec.get("date")),
+    }
 
     def excluded(reason: str, signal_name: str | None = None, value: float | None = None, **extra) -> tuple[str, dict]:
-        return "excluded", {**base, "drop_reason": reason, "signal": signal_name, "value": value,
-                            "title": extra.get("title"), "lang": extra.get("lang"), "n_words": extra.get("n_words")}
+        return "excluded", {
+            **base,
+            "drop_reason": reason,
+            "signal": signal_name,
+            "value": value,
+            "title": extra.get("title"),
+            "lang": extra.get("lang"),
+            "n_words": extra.get("n_words"),
+        }
 
     if not body or not body.strip():
         return excluded("empty")
@@ -102,9 +116,17 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
         faster_trafilatura()
         with time_limit(cfg.timeout):
             # metadata extraction (dates through dateparser) would double the cost; the title is read below
-            text = trafilatura.extract(
-                html, url=url, favor_precision=cfg.favor_precision, include_tables=cfg.include_tables,
-                include_comments=cfg.include_comments, deduplicate=cfg.dedup_lines) or ""
+            text = (
+                trafilatura.extract(
+                    html,
+                    url=url,
+                    favor_precision=cfg.favor_precision,
+                    include_tables=cfg.include_tables,
+                    include_comments=cfg.include_comments,
+                    deduplicate=cfg.dedup_lines,
+                )
+                or ""
+            )
     except ExtractTimeout:
         return excluded("timeout", "seconds", cfg.timeout)
     except RecursionError:
@@ -129,6 +151,16 @@ def process_record(rec: dict, cfg: CleanConfig) -> tuple[str, dict]:
     n_email = n_ip = 0
     if cfg.pii:
         text, n_email, n_ip = scrub(text, cfg.email_placeholder, cfg.ip_placeholder)
-    return "doc", {**base, "title": title, "text": text, "lang": lang, "lang_score": lang_score,
-                   "n_chars": len(text), "n_words": n_words, "date": None,
-                   "pii_emails": n_email, "pii_ips": n_ip, **signals}
+    return "doc", {
+        **base,
+        "title": title,
+        "text": text,
+        "lang": lang,
+        "lang_score": lang_score,
+        "n_chars": len(text),
+        "n_words": n_words,
+        "date": None,
+        "pii_emails": n_email,
+        "pii_ips": n_ip,
+        **signals,
+    }

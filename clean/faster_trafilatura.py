@@ -19,6 +19,7 @@ Two costs inside ``trafilatura.extract`` that change nothing it returns:
 The tests compare the selected elements on random trees and the extracted text on the
 real sites, with and without these.
 """
+
 from __future__ import annotations
 
 from lxml.etree import XPath
@@ -57,9 +58,14 @@ def _c_level_element_classes() -> None:
     if not isinstance(parser, etree.HTMLParser):
         return
     _PATCHED_PARSER = parser
-    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
-        element=lxml_html.HtmlElement, comment=lxml_html.HtmlComment,
-        pi=lxml_html.HtmlProcessingInstruction, entity=lxml_html.HtmlEntity))
+    parser.set_element_class_lookup(
+        etree.ElementDefaultClassLookup(
+            element=lxml_html.HtmlElement,
+            comment=lxml_html.HtmlComment,
+            pi=lxml_html.HtmlProcessingInstruction,
+            entity=lxml_html.HtmlEntity,
+        )
+    )
 
 
 def install() -> int:

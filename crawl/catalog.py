@@ -1,4 +1,5 @@
 """The crawl catalog: jobs and schedules in SQLite (``<root>/catalog.sqlite``)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -111,8 +112,10 @@ class Catalog:
 
     # jobs ----------------------------------------------------------------
     def add_job(self, job_id: str, spec: dict, state: str = "queued", schedule_id: int | None = None) -> None:
-        self._write("INSERT INTO jobs (id, spec, spec_hash, state, created, schedule_id) VALUES (?,?,?,?,?,?)",
-                        (job_id, json.dumps(spec), spec_hash(spec), state, time.time(), schedule_id))
+        self._write(
+            "INSERT INTO jobs (id, spec, spec_hash, state, created, schedule_id) VALUES (?,?,?,?,?,?)",
+            (job_id, json.dumps(spec), spec_hash(spec), state, time.time(), schedule_id),
+        )
 
     def job(self, job_id: str) -> dict:
         row = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -135,19 +138,24 @@ class Catalog:
         """Move a job from one of ``states`` to running, atomically: of two schedulers (or a
         scheduler and a ``crawl cancel``) only the one whose UPDATE changed the row goes on."""
         marks = ",".join("?" * len(states))
-        cur = self._write(f"UPDATE jobs SET state = 'running', started = ? WHERE id = ? AND state IN ({marks})",
-                          (time.time(), job_id, *states))
+        cur = self._write(
+            f"UPDATE jobs SET state = 'running', started = ? WHERE id = ? AND state IN ({marks})", (time.time(), job_id, *states)
+        )
         return cur.rowcount == 1
 
     def previous_done(self, spec: dict, before_id: str) -> dict | None:
-        row = self._read("SELECT * FROM jobs WHERE spec_hash = ? AND state = 'done' AND id != ? "
-                              "ORDER BY ended DESC LIMIT 1", (spec_hash(spec), before_id)).fetchone()
+        row = self._read(
+            "SELECT * FROM jobs WHERE spec_hash = ? AND state = 'done' AND id != ? ORDER BY ended DESC LIMIT 1",
+            (spec_hash(spec), before_id),
+        ).fetchone()
         return _job(row) if row else None
 
     # schedules -------------------------------------------------------------
     def add_schedule(self, spec: dict, every_s: float, first_due: float | None = None) -> int:
-        cur = self._write("INSERT INTO schedules (spec, spec_hash, every_s, next_due, created) VALUES (?,?,?,?,?)",
-                              (json.dumps(spec), spec_hash(spec), every_s, first_due or time.time(), time.time()))
+        cur = self._write(
+            "INSERT INTO schedules (spec, spec_hash, every_s, next_due, created) VALUES (?,?,?,?,?)",
+            (json.dumps(spec), spec_hash(spec), every_s, first_due or time.time(), time.time()),
+        )
         return cur.lastrowid
 
     def schedules(self) -> list[dict]:

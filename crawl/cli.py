@@ -1,4 +1,5 @@
 """``webmill crawl …`` and ``webmill scheduler``: a user's first daily verb."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,10 @@ def _progress_printer(ctx):
         c = p["counts"]
         stored = c.get("stored", 0)
         errors = sum(v for k, v in c.items() if k not in ("stored", "handoff", "not_modified", "sitemap"))
-        status.update(f"crawling: {stored:,} pages stored, {stored / max(elapsed, 1e-9):,.1f} pages/s, "
-                      f"{p['bytes'] / 1e6:,.1f} MB, {errors:,} not stored, {elapsed:,.0f}s")
+        status.update(
+            f"crawling: {stored:,} pages stored, {stored / max(elapsed, 1e-9):,.1f} pages/s, "
+            f"{p['bytes'] / 1e6:,.1f} MB, {errors:,} not stored, {elapsed:,.0f}s"
+        )
 
     return show, status.stop
 
@@ -50,8 +53,7 @@ def _crawl_id(ctx, param, value):
     return check_name(value, "crawl id")
 
 
-def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True,
-            claim_from: tuple[str, ...] | None = None) -> dict:
+def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True, claim_from: tuple[str, ...] | None = None) -> dict:
     from webmill.crawl.run import CrawlCancelled, run_catalogued
 
     root = ctx.root()
@@ -64,11 +66,13 @@ def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool
     finally:
         stop()
     o = summary["outcomes"]
-    lines = [f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "
-             f"attempted in {summary['seconds']:.1f}s ({summary['pages_stored'] / max(summary['seconds'], 1e-9):.1f} pages/s)",
-             "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(o.items(), key=lambda kv: -kv[1])),
-             f"  WARC: {root.display('crawl', crawl_id, 'warc')} ({len(summary['warc_files'])} files)",
-             f"  log:  {root.display(summary['log'])}"]
+    lines = [
+        f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "
+        f"attempted in {summary['seconds']:.1f}s ({summary['pages_stored'] / max(summary['seconds'], 1e-9):.1f} pages/s)",
+        "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(o.items(), key=lambda kv: -kv[1])),
+        f"  WARC: {root.display('crawl', crawl_id, 'warc')} ({len(summary['warc_files'])} files)",
+        f"  log:  {root.display(summary['log'])}",
+    ]
     if report:
         finish(as_json, summary, lines)
     return summary
@@ -87,13 +91,19 @@ def _new_job(ctx, spec_file, state: str, **flags):
 
 
 def crawl_options(f):
-    for opt in reversed([
-        click.option("--workers", type=int, default=None, help="Ray tasks (hosts are split among them)"),
-        click.option("--max-pages", type=int, default=None),
-        click.option("--max-depth", type=int, default=None),
-        click.option("--allow-private-networks", is_flag=True, default=None,
-                     help="allow hosts on loopback/private addresses (e.g. a site served on 127.0.0.1)"),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--workers", type=int, default=None, help="Ray tasks (hosts are split among them)"),
+            click.option("--max-pages", type=int, default=None),
+            click.option("--max-depth", type=int, default=None),
+            click.option(
+                "--allow-private-networks",
+                is_flag=True,
+                default=None,
+                help="allow hosts on loopback/private addresses (e.g. a site served on 127.0.0.1)",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -110,8 +120,9 @@ def crawl():
 @pass_ctx
 def crawl_run(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
     """Crawl now, in the foreground, with progress (SPEC_FILE: TOML with a [crawl] table)."""
-    catalog, crawl_id, spec = _new_job(ctx, spec_file, "running", workers=workers, max_pages=max_pages,
-                                       max_depth=max_depth, allow_private_networks=allow_private_networks)
+    catalog, crawl_id, spec = _new_job(
+        ctx, spec_file, "running", workers=workers, max_pages=max_pages, max_depth=max_depth, allow_private_networks=allow_private_networks
+    )
     ctx.say(f"crawl {crawl_id}: {len(spec['seeds'])} seeds, {spec['workers']} worker(s)")
     execute(ctx, crawl_id, spec, as_json, catalog)
 
@@ -136,8 +147,9 @@ def crawl_resume(ctx, crawl_id, as_json):
 @pass_ctx
 def crawl_submit(ctx, spec_file, workers, max_pages, max_depth, allow_private_networks, as_json):
     """Queue a crawl for the scheduler."""
-    _, crawl_id, _ = _new_job(ctx, spec_file, "queued", workers=workers, max_pages=max_pages,
-                              max_depth=max_depth, allow_private_networks=allow_private_networks)
+    _, crawl_id, _ = _new_job(
+        ctx, spec_file, "queued", workers=workers, max_pages=max_pages, max_depth=max_depth, allow_private_networks=allow_private_networks
+    )
     finish(as_json, {"crawl_id": crawl_id, "state": "queued"}, [f"crawl {crawl_id}: queued"])
 
 
@@ -152,8 +164,7 @@ def crawl_schedule(ctx, spec_file, every, workers, max_pages, max_depth, allow_p
     from webmill.crawl.catalog import Catalog, parse_period
     from webmill.errors import UserError
 
-    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth,
-                 allow_private_networks=allow_private_networks)
+    spec = _spec(ctx, spec_file, workers=workers, max_pages=max_pages, max_depth=max_depth, allow_private_networks=allow_private_networks)
     period = every or spec.get("recrawl_every")
     if not period:
         raise UserError("crawl schedule: give --every or set [crawl] recrawl_every")
@@ -173,10 +184,17 @@ def crawl_list(ctx, as_json):
     jobs, scheds = cat.jobs(), cat.schedules()
     lines = [f"{'id':28} {'state':10} {'created':20} {'stored':>8}"]
     lines += [f"{j['id']:28} {j['state']:10} {_when(j['created']):20} {j['counts'].get('stored', 0):>8,}" for j in jobs]
-    lines += [f"schedule {s['id']}: every {s['every_s']:.0f}s, next due {_when(s['next_due'])}, seeds {s['spec']['seeds'][:3]}"
-              for s in scheds]
-    finish(as_json, {"jobs": [{k: j[k] for k in ("id", "state", "created", "started", "ended", "counts")} for j in jobs],
-                     "schedules": [{k: s[k] for k in ("id", "every_s", "next_due")} for s in scheds]}, lines)
+    lines += [
+        f"schedule {s['id']}: every {s['every_s']:.0f}s, next due {_when(s['next_due'])}, seeds {s['spec']['seeds'][:3]}" for s in scheds
+    ]
+    finish(
+        as_json,
+        {
+            "jobs": [{k: j[k] for k in ("id", "state", "created", "started", "ended", "counts")} for j in jobs],
+            "schedules": [{k: s[k] for k in ("id", "every_s", "next_due")} for s in scheds],
+        },
+        lines,
+    )
 
 
 @crawl.command("status")
@@ -188,8 +206,11 @@ def crawl_status(ctx, crawl_id, as_json):
     from webmill.crawl.catalog import Catalog
 
     j = Catalog.open(ctx.root(create=False)).job(crawl_id)
-    lines = [f"crawl {j['id']}: {j['state']}", f"  created {_when(j['created'])}, started {_when(j['started'])}, "
-             f"ended {_when(j['ended'])}", "  outcomes: " + (", ".join(f"{k} {v:,}" for k, v in j["counts"].items()) or "-")]
+    lines = [
+        f"crawl {j['id']}: {j['state']}",
+        f"  created {_when(j['created'])}, started {_when(j['started'])}, ended {_when(j['ended'])}",
+        "  outcomes: " + (", ".join(f"{k} {v:,}" for k, v in j["counts"].items()) or "-"),
+    ]
     if j.get("error"):
         lines.append(f"  error: {j['error']}")
     finish(as_json, {k: j[k] for k in ("id", "state", "created", "started", "ended", "counts", "error")}, lines)

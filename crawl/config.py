@@ -1,4 +1,5 @@
 """The ``[crawl]`` table: a crawl spec, alone or inside a pipeline config."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class CrawlConfig:
     max_response_bytes: int = field(10 << 20, "responses larger than this are dropped", min=1024)
     content_types: list[str] = field(["text/html", "application/xhtml+xml"], "content types stored")
     allow_private_networks: bool = field(False, "allow hosts on loopback/private/link-local addresses")
-    private_hosts: list[str] = field([], "IP:port pairs on private networks still allowed (an intranet server); "
-                                         "every other private address stays refused")
+    private_hosts: list[str] = field(
+        [], "IP:port pairs on private networks still allowed (an intranet server); every other private address stays refused"
+    )
     recrawl_every: str | None = field(None, "recrawl period for schedules, e.g. '7d', '12h'")
     workers: int = field(1, "Ray tasks; hosts are split among them by hash", min=1, max=4096)
     timeout: float = field(30.0, "seconds per request", min=0.1)
@@ -34,6 +36,5 @@ class CrawlConfig:
     max_repeated_segments: int = field(3, "a path segment repeated more often is a trap", min=1)
     max_query_params: int = field(8, "more query parameters is a trap", min=0)
     max_links_per_page: int = field(1000, "links taken from one page (the rest are counted, not queued)", min=1)
-    max_queued_per_host: int = field(10_000, "requests waiting per host; links past it are counted, not queued",
-                                     min=1)
+    max_queued_per_host: int = field(10_000, "requests waiting per host; links past it are counted, not queued", min=1)
     warc_max_bytes: int = field(1 << 30, "roll WARC files at this size", min=1 << 16)

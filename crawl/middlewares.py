@@ -1,4 +1,5 @@
 """What scrapy's retry middleware lacks: exponential backoff between retries."""
+
 from __future__ import annotations
 
 import asyncio

@@ -7,6 +7,7 @@ ends when a round hands nothing new on. Every worker task runs scrapy in its own
 process; Ray retries a task that dies, and the retry resumes from what the
 worker wrote.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,15 +79,20 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     import tempfile
 
     k, rel = job["worker"], f"crawl/{job['crawl_id']}"
-    job = {**job, "root": root.uri, "inbox": _inbox(root, rel, job["round"], k),
-           "conditional": _conditional_for(root, job.get("previous"), k, job["workers"])}
+    job = {
+        **job,
+        "root": root.uri,
+        "inbox": _inbox(root, rel, job["round"], k),
+        "conditional": _conditional_for(root, job.get("previous"), k, job["workers"]),
+    }
     state = WorkerState(job, root)
     state.fetch_events()
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"webmill-job-{job['crawl_id']}-{k:04d}-", delete=False) as f:
         json.dump(job, f)
         job_path = f.name
-    proc = subprocess.Popen([sys.executable, "-m", "webmill.crawl.worker", job_path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webmill.crawl.worker", job_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     summary = None
     last_progress = 0.0
     for line in proc.stdout:
@@ -111,8 +117,12 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     table = log_rows(state.open_warc, state.warc_files(), events, f"{rel}/warc", k)
     writer = DatasetWriter(root, f"{rel}/log", LOG_SCHEMA, row_group_rows=4096)
     counts = dict(Counter(table.column("outcome").to_pylist()))
-    writer.write_unit(f"worker-{k:04d}", [table], fingerprint=f"round-{job['round']}",
-                      stats={"outcomes": counts, "bytes": int(sum(b or 0 for b in table.column("bytes").to_pylist()))})
+    writer.write_unit(
+        f"worker-{k:04d}",
+        [table],
+        fingerprint=f"round-{job['round']}",
+        stats={"outcomes": counts, "bytes": int(sum(b or 0 for b in table.column("bytes").to_pylist()))},
+    )
     summary["handoff_count"] = _hand_on(root, rel, job["round"], k, job["workers"], events)
     summary["log_counts"] = counts
     summary["node"] = _node_id()
@@ -126,7 +136,8 @@ def _hand_on(root: CorpusRoot, rel: str, round_: int, k: int, workers: int, even
     for e in events:
         if e.get("kind") == "handoff" and e.get("round", round_) == round_:
             by_owner.setdefault(owner_of(host_of(e["url"]), workers), []).append(
-                {"url": e["url"], "depth": e.get("depth", 0), "referrer": e.get("referrer")})
+                {"url": e["url"], "depth": e.get("depth", 0), "referrer": e.get("referrer")}
+            )
     for owner, links in by_owner.items():
         body = "".join(json.dumps(x) + "\n" for x in links).encode()
         root.write_bytes_atomic(body, rel, HANDOFF, f"r{round_:04d}", f"to-{owner:04d}", f"from-{k:04d}.jsonl")
@@ -160,10 +171,8 @@ def _conditional_for(root: CorpusRoot, previous: dict | None, k: int, workers: i
     cols = ["url", "outcome", "etag", "last_modified", "warc_file", "warc_offset"]
     for batch in reader.iter_batches(columns=cols, parts=parts):
         for r in batch.to_pylist():
-            if r["outcome"] == "stored" and (r["etag"] or r["last_modified"]) and \
-                    owner_of(host_of(r["url"]), workers) == k:
-                out[r["url"]] = {"etag": r["etag"], "last_modified": r["last_modified"],
-                                 "warc": r["warc_file"], "offset": r["warc_offset"]}
+            if r["outcome"] == "stored" and (r["etag"] or r["last_modified"]) and owner_of(host_of(r["url"]), workers) == k:
+                out[r["url"]] = {"etag": r["etag"], "last_modified": r["last_modified"], "warc": r["warc_file"], "offset": r["warc_offset"]}
     return out
 
 
@@ -177,8 +186,7 @@ def _node_id() -> str | None:
 
 
 # ---------------------------------------------------------------- the driver
-def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
-              on_progress=None) -> dict:
+def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None, on_progress=None) -> dict:
     """Run (or resume) crawl ``crawl_id`` to the end; returns its summary.
 
     The driver holds no per-URL state: each round's links travel between workers through
@@ -189,8 +197,7 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
         return _run_crawl_locked(root, ray, crawl_id, spec, catalog=catalog, on_progress=on_progress)
 
 
-def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None,
-                      on_progress=None) -> dict:
+def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None, on_progress=None) -> dict:
     rel = f"crawl/{crawl_id}"
     root.write_bytes_atomic(json.dumps(spec, indent=1).encode(), rel, "spec.json")
     workers = spec["workers"]
@@ -198,8 +205,14 @@ def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catal
     page_budget = -(-spec["max_pages"] // workers) if spec["max_pages"] else 0
 
     task = ray.remote(max_retries=3, retry_exceptions=True)(run_worker)
-    base = {"crawl_id": crawl_id, "spec": spec, "workers": workers, "allowed_hosts": hosts,
-            "page_budget": page_budget, "previous": _previous(root, catalog, spec, crawl_id)}
+    base = {
+        "crawl_id": crawl_id,
+        "spec": spec,
+        "workers": workers,
+        "allowed_hosts": hosts,
+        "page_budget": page_budget,
+        "previous": _previous(root, catalog, spec, crawl_id),
+    }
     seeds_by_worker: dict[int, list[dict]] = {k: [] for k in range(workers)}
     for s in spec["seeds"]:
         seeds_by_worker[owner_of(host_of(s), workers)].append({"url": s, "depth": 0, "referrer": None})
@@ -209,8 +222,10 @@ def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catal
     summaries: list[dict] = []
     last_progress = 0.0
     while True:
-        refs = [task.remote({**base, "worker": k, "round": round_, "seeds": seeds_by_worker[k] if round_ == 0 else []},
-                            root) for k in range(workers)]
+        refs = [
+            task.remote({**base, "worker": k, "round": round_, "seeds": seeds_by_worker[k] if round_ == 0 else []}, root)
+            for k in range(workers)
+        ]
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, timeout=1.0)
@@ -257,8 +272,9 @@ class NotClaimed(Exception):
     """The job left the state it was to be started from (cancelled, or taken by another scheduler)."""
 
 
-def run_catalogued(root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Catalog, *, on_progress=None,
-                   claim_from: tuple[str, ...] | None = None) -> dict:
+def run_catalogued(
+    root: CorpusRoot, ray, crawl_id: str, spec: dict, catalog: Catalog, *, on_progress=None, claim_from: tuple[str, ...] | None = None
+) -> dict:
     """``run_crawl`` with the catalog job's state kept: running, then done, cancelled or failed.
     With ``claim_from`` the job starts only if it is still in one of those states (an atomic
     claim); else NotClaimed."""

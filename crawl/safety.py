@@ -5,6 +5,7 @@ link-local, multicast or reserved address is refused. The check runs in the DNS
 resolver scrapy connects through (so it holds after redirects too) and, for URLs
 whose host is an IP literal, in a downloader middleware.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -83,8 +84,7 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings.getbool("WEBMILL_ALLOW_PRIVATE_NETWORKS"),
-                   crawler.settings.getlist("WEBMILL_PRIVATE_HOSTS"))
+        return cls(crawler.settings.getbool("WEBMILL_ALLOW_PRIVATE_NETWORKS"), crawler.settings.getlist("WEBMILL_PRIVATE_HOSTS"))
 
     def process_request(self, request, spider=None):
         parts = urlsplit(request.url)
@@ -138,4 +138,3 @@ def resolver_setting() -> str:
     from scrapy.settings import default_settings
 
     return "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
-

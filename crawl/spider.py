@@ -5,6 +5,7 @@ depth limits and politeness; this spider adds what scrapy lacks: canonical URLs,
 host ownership (one worker per host), trap guards, robots opt-outs (noindex, noai,
 nofollow), content-type filtering and the per-URL outcome each fetch gets.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,15 +62,25 @@ def meta_tags(body: bytes):
         if end == -1:
             return  # no tag after this one can close either
         if end - m.start() <= MAX_TAG:
-            yield body[m.start():end + 1]
+            yield body[m.start() : end + 1]
         pos = end + 1
 
 
 class SiteSpider(scrapy.Spider):
     name = "webmill"
 
-    def __init__(self, *, job: dict, owns: Callable[[str], bool], record: "Callable[[dict], None]",
-                 start: Iterable[dict], seen: set[str], stored_count: dict[str, int], open_blob=None, **kw):
+    def __init__(
+        self,
+        *,
+        job: dict,
+        owns: Callable[[str], bool],
+        record: "Callable[[dict], None]",
+        start: Iterable[dict],
+        seen: set[str],
+        stored_count: dict[str, int],
+        open_blob=None,
+        **kw,
+    ):
         super().__init__(**kw)
         spec = job["spec"]
         self.job = job
@@ -106,9 +117,14 @@ class SiteSpider(scrapy.Spider):
                 headers["If-None-Match"] = cond["etag"]
             if cond.get("last_modified"):
                 headers["If-Modified-Since"] = cond["last_modified"]
-        return scrapy.Request(url, callback=self.parse, errback=self.failed, headers=headers,
-                              meta={"depth": depth, "wm_url": url, "wm_referrer": referrer, "wm_pending": True},
-                              dont_filter=True)
+        return scrapy.Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            headers=headers,
+            meta={"depth": depth, "wm_url": url, "wm_referrer": referrer, "wm_pending": True},
+            dont_filter=True,
+        )
 
     async def start(self):  # scrapy >= 2.13
         for item in self.start_requests():
@@ -171,10 +187,17 @@ class SiteSpider(scrapy.Spider):
         url, depth, referrer = meta["wm_url"], meta.get("depth", 0), meta.get("wm_referrer")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, vs in response.headers.items() for v in vs]
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
-        base = {"url": url, "final_url": response.url, "depth": depth, "referrer": referrer,
-                "status": response.status, "bytes": len(response.body), "content_type": ctype,
-                "etag": (response.headers.get(b"ETag") or b"").decode("latin-1") or None,
-                "last_modified": (response.headers.get(b"Last-Modified") or b"").decode("latin-1") or None}
+        base = {
+            "url": url,
+            "final_url": response.url,
+            "depth": depth,
+            "referrer": referrer,
+            "status": response.status,
+            "bytes": len(response.body),
+            "content_type": ctype,
+            "etag": (response.headers.get(b"ETag") or b"").decode("latin-1") or None,
+            "last_modified": (response.headers.get(b"Last-Modified") or b"").decode("latin-1") or None,
+        }
         if response.status == 304:
             self.record({"kind": "event", **base, "outcome": "not_modified"})
             # unchanged since the last crawl: follow the links of the copy stored then
@@ -209,7 +232,7 @@ class SiteSpider(scrapy.Spider):
         hrefs = response.xpath("//a/@href").getall()
         if len(hrefs) > self.max_links:
             self.links_dropped += len(hrefs) - self.max_links
-            hrefs = hrefs[:self.max_links]
+            hrefs = hrefs[: self.max_links]
         yield from self._follow((urljoin(response.url, h.strip()) for h in hrefs), depth, url)
 
     def _follow(self, links, depth: int, referrer: str):
@@ -265,12 +288,19 @@ def previous_links(cond: dict | None, open_blob) -> list[str]:
 
 
 _KINDS = {  # scrapy >= 2.19 raises its own exception types; older ones raise Twisted's
-    "DownloadTimeoutError": "timeout", "TimeoutError": "timeout", "TCPTimedOutError": "timeout",
-    "DownloadConnectionRefusedError": "connection_refused", "ConnectionRefusedError": "connection_refused",
-    "CannotResolveHostError": "dns", "DNSLookupError": "dns",
-    "ResponseDataLossError": "connection_dropped", "ResponseFailed": "connection_dropped",
-    "ResponseNeverReceived": "connection_dropped", "ConnectionLost": "connection_dropped",
-    "ConnectionDone": "connection_dropped", "DownloadFailedError": "connection_dropped",
+    "DownloadTimeoutError": "timeout",
+    "TimeoutError": "timeout",
+    "TCPTimedOutError": "timeout",
+    "DownloadConnectionRefusedError": "connection_refused",
+    "ConnectionRefusedError": "connection_refused",
+    "CannotResolveHostError": "dns",
+    "DNSLookupError": "dns",
+    "ResponseDataLossError": "connection_dropped",
+    "ResponseFailed": "connection_dropped",
+    "ResponseNeverReceived": "connection_dropped",
+    "ConnectionLost": "connection_dropped",
+    "ConnectionDone": "connection_dropped",
+    "DownloadFailedError": "connection_dropped",
     "UnsupportedURLSchemeError": "scheme",
 }
 

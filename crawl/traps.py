@@ -1,4 +1,5 @@
 """Spider-trap guards: URLs a crawler should not follow, each with a named reason."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,14 @@ _DIGITS = re.compile(r"\d+")
 class TrapGuard:
     """Counts URL templates per host; returns a reason for URLs that look like traps."""
 
-    def __init__(self, max_url_length: int = 2048, max_repeated_segments: int = 3, max_query_params: int = 8,
-                 max_calendar_pages: int = 24, max_template_pages: int = 5000):
+    def __init__(
+        self,
+        max_url_length: int = 2048,
+        max_repeated_segments: int = 3,
+        max_query_params: int = 8,
+        max_calendar_pages: int = 24,
+        max_template_pages: int = 5000,
+    ):
         self.max_url_length = max_url_length
         self.max_repeated_segments = max_repeated_segments
         self.max_query_params = max_query_params

@@ -4,6 +4,7 @@ A file is written as ``NAME.warc.gz.open`` and renamed to ``NAME.warc.gz`` when 
 closed. Each record is its own gzip member, so a file torn by a crash is repaired by
 keeping every complete record and cutting the rest.
 """
+
 from __future__ import annotations
 
 import io
@@ -20,15 +21,18 @@ from warcio.warcwriter import WARCWriter
 OPEN_SUFFIX = ".open"
 
 # Hop-by-hop and transfer headers do not describe the stored (decoded) payload.
-_RENAME = {"content-encoding": "X-Crawler-Content-Encoding", "transfer-encoding": "X-Crawler-Transfer-Encoding",
-           "content-length": "X-Crawler-Content-Length"}
+_RENAME = {
+    "content-encoding": "X-Crawler-Content-Encoding",
+    "transfer-encoding": "X-Crawler-Transfer-Encoding",
+    "content-length": "X-Crawler-Content-Length",
+}
 
 
 @dataclass
 class StoredRecord:
-    warc_file: str      # file name, relative to the crawl's warc/ folder
-    offset: int         # offset of the response record
-    length: int         # compressed length of the response record
+    warc_file: str  # file name, relative to the crawl's warc/ folder
+    offset: int  # offset of the response record
+    length: int  # compressed length of the response record
 
 
 class RollingWarcWriter:
@@ -36,8 +40,7 @@ class RollingWarcWriter:
     root uploads it then); ``taken`` names files already committed elsewhere, so that
     sequence numbers continue after them."""
 
-    def __init__(self, directory: str, prefix: str, max_bytes: int, software: str = "webmill",
-                 on_close=None, taken: list[str] = ()):
+    def __init__(self, directory: str, prefix: str, max_bytes: int, software: str = "webmill", on_close=None, taken: list[str] = ()):
         self.directory = directory
         self.prefix = prefix
         self.max_bytes = max_bytes
@@ -50,8 +53,11 @@ class RollingWarcWriter:
         self._name: str | None = None
 
     def _next_seq(self, taken) -> int:
-        seqs = [int(n[len(self.prefix) + 1:].split(".")[0]) for n in [*os.listdir(self.directory), *taken]
-                if n.startswith(self.prefix + "-") and ".warc.gz" in n]
+        seqs = [
+            int(n[len(self.prefix) + 1 :].split(".")[0])
+            for n in [*os.listdir(self.directory), *taken]
+            if n.startswith(self.prefix + "-") and ".warc.gz" in n
+        ]
         return max(seqs, default=-1) + 1
 
     def _open(self) -> None:
@@ -62,9 +68,20 @@ class RollingWarcWriter:
         self._writer.write_record(info)
         self._seq += 1
 
-    def write(self, url: str, *, status: int, reason: str, headers: list[tuple[str, str]], body: bytes,
-              request_headers: list[tuple[str, str]], method: str, ip: str | None, fetched_at: datetime,
-              extra: dict[str, str] | None = None) -> StoredRecord:
+    def write(
+        self,
+        url: str,
+        *,
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        request_headers: list[tuple[str, str]],
+        method: str,
+        ip: str | None,
+        fetched_at: datetime,
+        extra: dict[str, str] | None = None,
+    ) -> StoredRecord:
         if self._writer is None:
             self._open()
         date = fetched_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -73,13 +90,16 @@ class RollingWarcWriter:
         if ip:
             warc_headers["WARC-IP-Address"] = ip
         warc_headers.update(extra or {})
-        resp = self._writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
-                                               warc_headers_dict=warc_headers)
+        resp = self._writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict=warc_headers)
         path = _path_of(url)
         req_http = StatusAndHeaders(f"{method} {path} HTTP/1.1", request_headers, is_http_request=True)
-        req = self._writer.create_warc_record(url, "request", payload=io.BytesIO(b""), http_headers=req_http,
-                                              warc_headers_dict={"WARC-Date": date,
-                                                                 "WARC-Concurrent-To": resp.rec_headers.get_header("WARC-Record-ID")})
+        req = self._writer.create_warc_record(
+            url,
+            "request",
+            payload=io.BytesIO(b""),
+            http_headers=req_http,
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": resp.rec_headers.get_header("WARC-Record-ID")},
+        )
         offset = self._f.tell()
         self._writer.write_record(resp)
         length = self._f.tell() - offset
@@ -152,7 +172,7 @@ def repair(path: str) -> tuple[int, int]:
 
 def iter_responses(path_or_file) -> Iterator[tuple[object, bytes, int, int]]:
     """(record, body, offset, length) for each response record of a WARC file (a path or an open file)."""
-    with (open(path_or_file, "rb") if isinstance(path_or_file, str) else path_or_file) as f:
+    with open(path_or_file, "rb") if isinstance(path_or_file, str) else path_or_file as f:
         it = ArchiveIterator(f)
         for record in it:
             if record.rec_type != "response":

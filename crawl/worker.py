@@ -7,6 +7,7 @@ outcome, and links handed to the workers that own other hosts). Started again
 after a crash, it repairs a torn WARC, rebuilds its frontier from the stored
 pages, and fetches nothing twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ class WorkerState:
         no page is stored twice."""
         if self.local:
             return
-        published = self.root.read_bytes(self.rel, "state", self.events_name) \
-            if self.root.exists(self.rel, "state", self.events_name) else b""
+        published = (
+            self.root.read_bytes(self.rel, "state", self.events_name) if self.root.exists(self.rel, "state", self.events_name) else b""
+        )
         if os.path.exists(self.events_path):
             with open(self.events_path, "rb") as f:
                 if f.read().startswith(published):
@@ -138,8 +140,9 @@ def recover(state: WorkerState, with_links: bool):
             stored[host_of(url)] = stored.get(host_of(url), 0) + 1
             if with_links:
                 depth = int(h.get_header("WARC-Webmill-Depth") or 0)
-                frontier.extend({"url": link, "depth": depth + 1, "referrer": url}
-                                for link in _links(h.get_header("WARC-Target-URI"), body))
+                frontier.extend(
+                    {"url": link, "depth": depth + 1, "referrer": url} for link in _links(h.get_header("WARC-Target-URI"), body)
+                )
     for ev in state.events():
         if ev.get("url"):
             seen.add(ev["url"])
@@ -200,8 +203,9 @@ class Recorder:
 
     def __init__(self, state: WorkerState, spec: dict):
         self.state = state
-        self.warc = RollingWarcWriter(state.warc_dir, state.prefix, spec["warc_max_bytes"], on_close=state.publish,
-                                      taken=state.warc_files())
+        self.warc = RollingWarcWriter(
+            state.warc_dir, state.prefix, spec["warc_max_bytes"], on_close=state.publish, taken=state.warc_files()
+        )
         self.round = state.job["round"]
         self.events = open(state.events_path, "ab")
         self.counts: dict[str, int] = {}
@@ -216,15 +220,26 @@ class Recorder:
             headers = item.pop("headers")
             req = response.request
             req_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, vs in req.headers.items() for v in vs]
-            extra = {"WARC-Webmill-Requested-URI": item["url"], "WARC-Webmill-Depth": str(item["depth"]),
-                     # as Common Crawl records it; readers (datatrove's among them) select HTML by it
-                     "WARC-Identified-Payload-Type": (item.get("content_type") or "").split(";")[0].strip().lower()}
+            extra = {
+                "WARC-Webmill-Requested-URI": item["url"],
+                "WARC-Webmill-Depth": str(item["depth"]),
+                # as Common Crawl records it; readers (datatrove's among them) select HTML by it
+                "WARC-Identified-Payload-Type": (item.get("content_type") or "").split(";")[0].strip().lower(),
+            }
             if item.get("referrer"):
                 extra["WARC-Webmill-Referrer"] = item["referrer"]
-            self.warc.write(response.url, status=response.status, reason=_reason(response.status), headers=headers,
-                            body=response.body, request_headers=req_headers, method=req.method,
-                            ip=str(response.ip_address) if response.ip_address else None,
-                            fetched_at=datetime.now(timezone.utc), extra=extra)
+            self.warc.write(
+                response.url,
+                status=response.status,
+                reason=_reason(response.status),
+                headers=headers,
+                body=response.body,
+                request_headers=req_headers,
+                method=req.method,
+                ip=str(response.ip_address) if response.ip_address else None,
+                fetched_at=datetime.now(timezone.utc),
+                extra=extra,
+            )
             outcome = "stored"
             self._bytes += len(response.body)
         else:
@@ -282,16 +297,29 @@ def run(job: dict) -> dict:
     process = CrawlerProcess(settings=scrapy_settings(spec), install_root_handler=False)
     t0 = time.time()
     if start:
-        process.crawl(SiteSpider, job=job, owns=lambda h: owner_of(h, workers) == state.k, record=recorder,
-                      start=start, seen=seen, stored_count=stored,
-                      open_blob=lambda rel: state.root.fs.open_input_file(state.root.path(rel)))
+        process.crawl(
+            SiteSpider,
+            job=job,
+            owns=lambda h: owner_of(h, workers) == state.k,
+            record=recorder,
+            start=start,
+            seen=seen,
+            stored_count=stored,
+            open_blob=lambda rel: state.root.fs.open_input_file(state.root.path(rel)),
+        )
         process.start()
     recorder.close()
     lock.close()
     with open(state.events_path, "ab") as f:
         f.write(json.dumps({"kind": "round_done", "round": round_}).encode() + b"\n")
-    return {"worker": state.k, "round": round_, "counts": recorder.counts, "repaired": repaired,
-            "seconds": time.time() - t0, "resumed": interrupted}
+    return {
+        "worker": state.k,
+        "round": round_,
+        "counts": recorder.counts,
+        "repaired": repaired,
+        "seconds": time.time() - t0,
+        "resumed": interrupted,
+    }
 
 
 def _exclusive(path: str, wait: float = 120.0):

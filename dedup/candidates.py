@@ -12,6 +12,7 @@ writes a's shingles, one byte range per part of b; the pointers to those ranges 
 grouped by b's part, whose task reads only its own texts and ranges and computes the
 exact Jaccard. Each group's output is committed as a unit of its dataset.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,11 @@ from webmill.shards.reader import read_rows
 
 URL_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
 EXACT_SCHEMA = pa.schema([("g", pa.int64()), ("idx", pa.int64())])
-NEAR_SCHEMA = pa.schema([("id_a", pa.string()), ("id_b", pa.string()), ("jaccard", pa.float32()),
-                         ("a", pa.int64()), ("b", pa.int64())])
+NEAR_SCHEMA = pa.schema([("id_a", pa.string()), ("id_b", pa.string()), ("jaccard", pa.float32()), ("a", pa.int64()), ("b", pa.int64())])
 # a's shingles attached to its pairs (bs: the b's of one part of b, ub)
-ATTACHED_SCHEMA = pa.schema([("a", pa.int64()), ("ub", pa.int64()), ("id_a", pa.string()), ("sh", pa.list_(pa.uint32())),
-                             ("bs", pa.list_(pa.int64()))])
+ATTACHED_SCHEMA = pa.schema(
+    [("a", pa.int64()), ("ub", pa.int64()), ("id_a", pa.string()), ("sh", pa.list_(pa.uint32())), ("bs", pa.list_(pa.int64()))]
+)
 STATS_SCHEMA = pa.schema([("rows", pa.int64()), ("checked", pa.int64())])
 BIG_BUCKET = 32  # all pairs in a bucket up to this size, a star (connectivity is what counts) above
 
@@ -59,8 +60,7 @@ def _commit(root: CorpusRoot, dataset: str, schema: pa.Schema, unit: str, table:
     w.write_unit(unit, [table] if table.num_rows else [], fingerprint=fp)
 
 
-def read_keyed(batch: pa.Table, *, root: CorpusRoot, columns: list[str], key_fn, key_kwargs: dict,
-               folder: str) -> pa.Table:
+def read_keyed(batch: pa.Table, *, root: CorpusRoot, columns: list[str], key_fn, key_kwargs: dict, folder: str) -> pa.Table:
     """The index parts whose paths a batch holds, read with pyarrow, their rows keyed by
     ``key_fn`` and written under ``folder`` by partition: the map side of every shuffle here
     (exchange.py); pointers returned. (Ray Data's read_parquet was measured at ~10 s for 40
@@ -92,8 +92,11 @@ def url_partition(table: pa.Table, *, root: CorpusRoot, dataset: str, fp: str, l
     part = int(table.column("p")[0].as_py())
     idx = table.column("idx").to_numpy()
     table = table.append_column("existing", pa.array(layout.is_existing(idx)))
-    order = pc.sort_indices(table, sort_keys=[("url", "ascending"), ("existing", "descending"),
-                                              ("fetched_at", "descending"), ("id", "ascending")], null_placement="at_end")
+    order = pc.sort_indices(
+        table,
+        sort_keys=[("url", "ascending"), ("existing", "descending"), ("fetched_at", "descending"), ("id", "ascending")],
+        null_placement="at_end",
+    )
     urls = table.column("url").take(order)
     idx = idx[order.to_numpy()]
     first = np.ones(len(idx), dtype=bool)
@@ -149,7 +152,7 @@ def bucket_pairs(table: pa.Table, *, root: CorpusRoot, layout: Layout, folder: s
         b_out.append(idx[firsts[:, None] + j].ravel())
     for start, size in zip(starts[sizes > BIG_BUCKET], sizes[sizes > BIG_BUCKET]):
         a_out.append(np.full(size - 1, idx[start]))
-        b_out.append(idx[start + 1:start + size])
+        b_out.append(idx[start + 1 : start + size])
     a = np.concatenate(a_out) if a_out else np.zeros(0, np.int64)
     b = np.concatenate(b_out) if b_out else np.zeros(0, np.int64)
     keep = ~(layout.is_existing(a) & layout.is_existing(b))
@@ -171,8 +174,9 @@ def _ids_of(root: CorpusRoot, layout: Layout, ordinal: int, docs: np.ndarray) ->
     return read_rows(root, dataset, path, docs - layout.starts[ordinal], ["id"]).column("id").to_pylist()
 
 
-def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, verify: bool, dataset: str,
-             fp: str, attached: str) -> pa.Table:
+def attach_a(
+    table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, verify: bool, dataset: str, fp: str, attached: str
+) -> pa.Table:
     """Pairs whose document a lies in one part: unique pairs; with ``verify``, a's shingles
     attached once per (a, part of b) and written under ``attached``, pointers returned;
     without, the pairs are the edges, committed here."""
@@ -187,8 +191,16 @@ def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, v
     if not verify:
         ids = _ids_of(root, layout, ua, docs)
         pos = np.searchsorted(docs, a)
-        out = pa.table({"id_a": pa.array(ids).take(pa.array(pos)), "id_b": pa.nulls(len(a), pa.string()),
-                        "jaccard": pa.nulls(len(a), pa.float32()), "a": a, "b": b}, schema=NEAR_SCHEMA)
+        out = pa.table(
+            {
+                "id_a": pa.array(ids).take(pa.array(pos)),
+                "id_b": pa.nulls(len(a), pa.string()),
+                "jaccard": pa.nulls(len(a), pa.float32()),
+                "a": a,
+                "b": b,
+            },
+            schema=NEAR_SCHEMA,
+        )
         _commit(root, dataset, NEAR_SCHEMA, f"a{ua:06d}", out, fp)
         return POINTER_SCHEMA.empty_table()
     ids, sets = _shingles_of(root, layout, ua, docs, ngram)
@@ -202,16 +214,24 @@ def attach_a(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, v
     sh_offsets = np.concatenate([[0], np.cumsum([len(s) for s in sh])]).astype(np.int32)
     sh_values = np.concatenate(sh) if sh else np.zeros(0, np.uint32)
     bs_offsets = np.append(starts, len(a)).astype(np.int32)
-    rows = pa.table({"a": ka, "ub": kub, "id_a": [id_of[int(x)] for x in ka],
-                     "sh": pa.ListArray.from_arrays(pa.array(sh_offsets), pa.array(sh_values, pa.uint32())),
-                     "bs": pa.ListArray.from_arrays(pa.array(bs_offsets), pa.array(b, pa.int64()))}, schema=ATTACHED_SCHEMA)
+    rows = pa.table(
+        {
+            "a": ka,
+            "ub": kub,
+            "id_a": [id_of[int(x)] for x in ka],
+            "sh": pa.ListArray.from_arrays(pa.array(sh_offsets), pa.array(sh_values, pa.uint32())),
+            "bs": pa.ListArray.from_arrays(pa.array(bs_offsets), pa.array(b, pa.int64())),
+        },
+        schema=ATTACHED_SCHEMA,
+    )
     # through the root, read back by the one task that needs them: carried in Ray Data, a
     # block held 1/partitions of every pair's shingles and grew with the corpus
     return write_pieces(root, attached, rows, key="ub", name=f"a{ua:06d}")
 
 
-def verify_b(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, threshold: float, dataset: str,
-             fp: str, attached: str) -> pa.Table:
+def verify_b(
+    table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, threshold: float, dataset: str, fp: str, attached: str
+) -> pa.Table:
     """Pairs whose document b lies in one part (``table``: pointers to their attached rows):
     b's texts read from that part only, each pair's exact Jaccard computed against the
     attached shingles of a; pairs at the threshold committed."""
@@ -234,7 +254,15 @@ def verify_b(table: pa.Table, *, root: CorpusRoot, layout: Layout, ngram: int, t
             j = jaccard(sh_a, shingles[b])
             if j >= threshold:
                 out_a.append(a), out_b.append(b), out_j.append(j), out_ida.append(id_a), out_idb.append(id_of[b])
-    out = pa.table({"id_a": out_ida, "id_b": out_idb, "jaccard": pa.array(out_j, pa.float32()),
-                    "a": pa.array(out_a, pa.int64()), "b": pa.array(out_b, pa.int64())}, schema=NEAR_SCHEMA)
+    out = pa.table(
+        {
+            "id_a": out_ida,
+            "id_b": out_idb,
+            "jaccard": pa.array(out_j, pa.float32()),
+            "a": pa.array(out_a, pa.int64()),
+            "b": pa.array(out_b, pa.int64()),
+        },
+        schema=NEAR_SCHEMA,
+    )
     _commit(root, dataset, NEAR_SCHEMA, f"b{ub:06d}", out, fp)
     return _stats(out.num_rows, checked)

@@ -1,4 +1,5 @@
 """``webmill dedup``: exact and near-duplicate removal, incremental over the root."""
+
 from __future__ import annotations
 
 import click
@@ -50,8 +51,11 @@ def dedup(ctx, inputs, name, as_json):
     finally:
         if status:
             status.stop()
-    lines = [f"dedup {run}: kept {s['kept']:,} of {s['documents_in']:,} documents in {s['seconds']:.1f}s",
-             f"  duplicates: url {s['url_dups']:,}, exact {s['exact_dups']:,}, near {s['near_dups']:,}; "
-             f"{s['clusters']:,} clusters, largest {s['largest_cluster']:,}",
-             f"  documents: {root.display(s['docs'])}", f"  clusters:  {root.display(s['clusters_dataset'])}"]
+    lines = [
+        f"dedup {run}: kept {s['kept']:,} of {s['documents_in']:,} documents in {s['seconds']:.1f}s",
+        f"  duplicates: url {s['url_dups']:,}, exact {s['exact_dups']:,}, near {s['near_dups']:,}; "
+        f"{s['clusters']:,} clusters, largest {s['largest_cluster']:,}",
+        f"  documents: {root.display(s['docs'])}",
+        f"  clusters:  {root.display(s['clusters_dataset'])}",
+    ]
     finish(as_json, s, lines)

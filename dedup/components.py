@@ -16,6 +16,7 @@ Output ``_work/labels``: for every document in a relation, its component label (
 root's index), its kind and best Jaccard, in index order. Who wins a component is
 decided later, where the documents' fields are (``winners``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,8 +69,7 @@ def _parts(root: CorpusRoot, dataset: str | None, columns: list[str]):
         yield reader.open_part(part).read(columns=columns)
 
 
-def components(root: CorpusRoot, n: int, existing_parts: np.ndarray, starts: np.ndarray, datasets: dict,
-               out_dataset: str, fp: str) -> dict:
+def components(root: CorpusRoot, n: int, existing_parts: np.ndarray, starts: np.ndarray, datasets: dict, out_dataset: str, fp: str) -> dict:
     """Read the URL, exact and near relations; write the labels; return component counts."""
     parent = np.arange(n, dtype=np.int64)
     kind = np.zeros(n, dtype=np.int8)
@@ -113,14 +113,18 @@ def components(root: CorpusRoot, n: int, existing_parts: np.ndarray, starts: np.
     labelled = 0
     with w.unit("all", fp) as out:
         for lo in range(0, n, CHUNK):
-            idx = lo + np.flatnonzero(kind[lo:lo + CHUNK])
+            idx = lo + np.flatnonzero(kind[lo : lo + CHUNK])
             if not len(idx):
                 continue
             label = find(parent, idx)
             parent[idx] = label
             k = kind[idx]
-            out.write(pa.table({"idx": idx, "label": label, "kind": np.where(k == URL_WINNER, NONE, k).astype(np.int8),
-                                "jaccard": sim[idx]}, schema=LABEL_SCHEMA))
+            out.write(
+                pa.table(
+                    {"idx": idx, "label": label, "kind": np.where(k == URL_WINNER, NONE, k).astype(np.int8), "jaccard": sim[idx]},
+                    schema=LABEL_SCHEMA,
+                )
+            )
             labelled += len(idx)
     # component sizes and the clusters holding a document of this run, in the arrays no longer needed
     del sim
@@ -128,7 +132,7 @@ def components(root: CorpusRoot, n: int, existing_parts: np.ndarray, starts: np.
     has_new = kind  # reused: 1 where a component holds a document new in this run
     clusters = largest = 0
     for lo in range(0, n, CHUNK):
-        idx = lo + np.flatnonzero(has_new[lo:lo + CHUNK])
+        idx = lo + np.flatnonzero(has_new[lo : lo + CHUNK])
         if len(idx):
             np.add.at(size, parent[idx], 1)
     has_new[:] = 0

@@ -1,4 +1,5 @@
 """The ``[dedup]`` table: exact, URL and MinHash-LSH near-duplicate removal."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@
    applied as the part is streamed, so kept documents keep their order; the part's rows
    of ``clusters/`` and ``docs/`` are committed as one unit each.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,16 +24,52 @@ from webmill.dedup.components import KIND_NAMES, URL
 from webmill.shards import CorpusRoot, DatasetWriter
 from webmill.shards.reader import open_part
 
-CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("host", pa.string()),
-                            ("cluster", pa.int64()), ("kind", pa.string()), ("kept", pa.bool_()),
-                            ("representative", pa.string()), ("jaccard", pa.float32())])
-MEMBER_SCHEMA = pa.schema([("label", pa.int64()), ("idx", pa.int64()), ("id", pa.string()), ("fetched", pa.int64()),
-                           ("existing", pa.bool_()), ("kind", pa.int8()), ("jaccard", pa.float32()),
-                           ("uo", pa.int64()), ("p", pa.int64())])
-DECISION_SCHEMA = pa.schema([("uo", pa.int64()), ("idx", pa.int64()), ("cluster", pa.int64()), ("kept", pa.bool_()),
-                             ("representative", pa.string()), ("kind", pa.int8()), ("jaccard", pa.float32())])
-OUT_STATS = pa.schema([("unit", pa.string()), ("documents_in", pa.int64()), ("kept", pa.int64()),
-                       ("url", pa.int64()), ("exact", pa.int64()), ("near", pa.int64())])
+CLUSTER_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("host", pa.string()),
+        ("cluster", pa.int64()),
+        ("kind", pa.string()),
+        ("kept", pa.bool_()),
+        ("representative", pa.string()),
+        ("jaccard", pa.float32()),
+    ]
+)
+MEMBER_SCHEMA = pa.schema(
+    [
+        ("label", pa.int64()),
+        ("idx", pa.int64()),
+        ("id", pa.string()),
+        ("fetched", pa.int64()),
+        ("existing", pa.bool_()),
+        ("kind", pa.int8()),
+        ("jaccard", pa.float32()),
+        ("uo", pa.int64()),
+        ("p", pa.int64()),
+    ]
+)
+DECISION_SCHEMA = pa.schema(
+    [
+        ("uo", pa.int64()),
+        ("idx", pa.int64()),
+        ("cluster", pa.int64()),
+        ("kept", pa.bool_()),
+        ("representative", pa.string()),
+        ("kind", pa.int8()),
+        ("jaccard", pa.float32()),
+    ]
+)
+OUT_STATS = pa.schema(
+    [
+        ("unit", pa.string()),
+        ("documents_in", pa.int64()),
+        ("kept", pa.int64()),
+        ("url", pa.int64()),
+        ("exact", pa.int64()),
+        ("near", pa.int64()),
+    ]
+)
 
 
 def _rows_of_unit(root: CorpusRoot, dataset: str, parts: list[dict], positions: np.ndarray, columns: list[str]) -> pa.Table:
@@ -57,7 +94,8 @@ def member_rows(batch: pa.Table, *, root: CorpusRoot, labels: list[str], index_d
 def _members_of(item: dict, root: CorpusRoot, labels: list[str], index_docs: str, layout: Layout) -> pa.Table:
     ordinal, offset, rows, parts = item["ordinal"], item["offset"], item["rows"], item["parts"]
     lab = pads.dataset(labels, filesystem=root.fs, format="parquet").to_table(
-        filter=(pc.field("idx") >= offset) & (pc.field("idx") < offset + rows))
+        filter=(pc.field("idx") >= offset) & (pc.field("idx") < offset + rows)
+    )
     if not lab.num_rows:
         return MEMBER_SCHEMA.empty_table()
     lab = lab.sort_by("idx")
@@ -65,11 +103,20 @@ def _members_of(item: dict, root: CorpusRoot, labels: list[str], index_docs: str
     meta = _rows_of_unit(root, index_docs, parts, idx - offset, ["id", "fetched_at"])
     fetched = pc.cast(meta.column("fetched_at"), pa.int64()).fill_null(0)
     label = lab.column("label").to_numpy()
-    return pa.table({"label": label, "idx": idx, "id": meta.column("id"), "fetched": fetched,
-                     "existing": pa.array(np.full(len(idx), bool(layout.existing[ordinal]))),
-                     "kind": lab.column("kind"), "jaccard": lab.column("jaccard"),
-                     "uo": np.full(len(idx), ordinal, dtype=np.int64),
-                     "p": (label % layout.partitions).astype(np.int64)}, schema=MEMBER_SCHEMA)
+    return pa.table(
+        {
+            "label": label,
+            "idx": idx,
+            "id": meta.column("id"),
+            "fetched": fetched,
+            "existing": pa.array(np.full(len(idx), bool(layout.existing[ordinal]))),
+            "kind": lab.column("kind"),
+            "jaccard": lab.column("jaccard"),
+            "uo": np.full(len(idx), ordinal, dtype=np.int64),
+            "p": (label % layout.partitions).astype(np.int64),
+        },
+        schema=MEMBER_SCHEMA,
+    )
 
 
 def choose_winners(table: pa.Table) -> pa.Table:
@@ -77,8 +124,16 @@ def choose_winners(table: pa.Table) -> pa.Table:
     if not table.num_rows:
         return DECISION_SCHEMA.empty_table()
     table = table.append_column("lost_url", pc.equal(table.column("kind"), URL))
-    order = pc.sort_indices(table, sort_keys=[("label", "ascending"), ("lost_url", "ascending"), ("existing", "descending"),
-                                              ("fetched", "ascending"), ("id", "ascending")])
+    order = pc.sort_indices(
+        table,
+        sort_keys=[
+            ("label", "ascending"),
+            ("lost_url", "ascending"),
+            ("existing", "descending"),
+            ("fetched", "ascending"),
+            ("id", "ascending"),
+        ],
+    )
     t = table.take(order)
     label, idx = t.column("label").to_numpy(), t.column("idx").to_numpy()
     first = np.ones(len(idx), dtype=bool)
@@ -86,14 +141,21 @@ def choose_winners(table: pa.Table) -> pa.Table:
     winner_row = np.flatnonzero(first)[np.cumsum(first) - 1]
     new = ~t.column("existing").to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(new)
-    return pa.table({"uo": t.column("uo").take(pa.array(rows)), "idx": idx[rows], "cluster": label[rows],
-                     "kept": winner_row[rows] == rows, "representative": t.column("id").take(pa.array(winner_row[rows])),
-                     "kind": t.column("kind").take(pa.array(rows)), "jaccard": t.column("jaccard").take(pa.array(rows))},
-                    schema=DECISION_SCHEMA)
+    return pa.table(
+        {
+            "uo": t.column("uo").take(pa.array(rows)),
+            "idx": idx[rows],
+            "cluster": label[rows],
+            "kept": winner_row[rows] == rows,
+            "representative": t.column("id").take(pa.array(winner_row[rows])),
+            "kind": t.column("kind").take(pa.array(rows)),
+            "jaccard": t.column("jaccard").take(pa.array(rows)),
+        },
+        schema=DECISION_SCHEMA,
+    )
 
 
-def apply_part(decisions: pa.Table | None, *, root: CorpusRoot, run: str, unit: str, dataset: str, path: str,
-               offset: int, fp: str) -> dict:
+def apply_part(decisions: pa.Table | None, *, root: CorpusRoot, run: str, unit: str, dataset: str, path: str, offset: int, fp: str) -> dict:
     """Write one input part's ``clusters/`` rows (every document) and ``docs/`` rows (the kept ones)."""
     docs_ds, clusters_ds = f"dedup/{run}/docs", f"dedup/{run}/clusters"
     pf = open_part(root, dataset, {"path": path})
@@ -118,8 +180,11 @@ def apply_part(decisions: pa.Table | None, *, root: CorpusRoot, run: str, unit: 
         order[pos] = np.arange(len(pos))
         rep_src = decisions.column("representative")
     names = np.array([None, *[KIND_NAMES.get(k) for k in range(1, 5)]], dtype=object)
-    stats = {"documents_in": n, "kept": int(kept.sum()),
-             **{name: int(np.count_nonzero(~kept & (kind == k))) for k, name in KIND_NAMES.items()}}
+    stats = {
+        "documents_in": n,
+        "kept": int(kept.sum()),
+        **{name: int(np.count_nonzero(~kept & (kind == k))) for k, name in KIND_NAMES.items()},
+    }
     start = 0
     with clusters_w.unit(unit, fp) as cout, docs_w.unit(unit, fp) as dout:
         for g in range(pf.num_row_groups):
@@ -131,9 +196,21 @@ def apply_part(decisions: pa.Table | None, *, root: CorpusRoot, run: str, unit: 
                 reps = pc.if_else(pa.array(has_rep[sl]), rep_src.take(pa.array(np.where(o >= 0, o, 0))), ids)
             else:
                 reps = ids
-            cout.write(pa.table({"id": ids, "url": t.column("url"), "host": t.column("host"), "cluster": cluster[sl],
-                                 "kind": pa.array(names[kind[sl]], pa.string()), "kept": kept[sl], "representative": reps,
-                                 "jaccard": pa.array(jac[sl], mask=np.isnan(jac[sl]))}, schema=CLUSTER_SCHEMA))
+            cout.write(
+                pa.table(
+                    {
+                        "id": ids,
+                        "url": t.column("url"),
+                        "host": t.column("host"),
+                        "cluster": cluster[sl],
+                        "kind": pa.array(names[kind[sl]], pa.string()),
+                        "kept": kept[sl],
+                        "representative": reps,
+                        "jaccard": pa.array(jac[sl], mask=np.isnan(jac[sl])),
+                    },
+                    schema=CLUSTER_SCHEMA,
+                )
+            )
             dout.write(t.filter(pa.array(kept[sl])))
             start += t.num_rows
         dout.stats.update(stats)
@@ -144,6 +221,5 @@ def apply_group(decisions: pa.Table, *, root: CorpusRoot, run: str, plan_parts: 
     """``apply_part`` for the input part whose decisions these are (a Ray Data group)."""
     ordinal = int(decisions.column("uo")[0].as_py())
     p = plan_parts[ordinal]
-    apply_part(decisions, root=root, run=run, unit=p["unit"], dataset=p["dataset"], path=p["path"],
-                   offset=p["offset"], fp=fp)
+    apply_part(decisions, root=root, run=run, unit=p["unit"], dataset=p["dataset"], path=p["path"], offset=p["offset"], fp=fp)
     return pa.table({"unit": [p["unit"]]})

@@ -10,6 +10,7 @@ partition and the object store only pointers, 40 bytes per (map task, partition)
 
     <folder>/<name>.arrows     one map task's streams, sorted by partition
 """
+
 from __future__ import annotations
 
 import uuid
@@ -19,8 +20,7 @@ import pyarrow as pa
 
 from webmill.shards import CorpusRoot
 
-POINTER_SCHEMA = pa.schema([("p", pa.int64()), ("file", pa.string()), ("offset", pa.int64()),
-                            ("length", pa.int64())])
+POINTER_SCHEMA = pa.schema([("p", pa.int64()), ("file", pa.string()), ("offset", pa.int64()), ("length", pa.int64())])
 
 
 def write_pieces(root: CorpusRoot, folder: str, table: pa.Table, key: str = "p", name: str | None = None) -> pa.Table:
@@ -44,9 +44,15 @@ def write_pieces(root: CorpusRoot, folder: str, table: pa.Table, key: str = "p",
         offsets.append(start)
         lengths.append(sink.tell() - start)
     root.write_bytes_atomic(sink.getvalue().to_pybytes(), folder, f"{name}.arrows")
-    return pa.table({"p": pa.array(keys[firsts], pa.int64()), "file": pa.array([name] * len(firsts), pa.string()),
-                     "offset": pa.array(offsets, pa.int64()), "length": pa.array(lengths, pa.int64())},
-                    schema=POINTER_SCHEMA)
+    return pa.table(
+        {
+            "p": pa.array(keys[firsts], pa.int64()),
+            "file": pa.array([name] * len(firsts), pa.string()),
+            "offset": pa.array(offsets, pa.int64()),
+            "length": pa.array(lengths, pa.int64()),
+        },
+        schema=POINTER_SCHEMA,
+    )
 
 
 def read_pieces(root: CorpusRoot, folder: str, pointers: pa.Table, schema: pa.Schema | None = None) -> pa.Table:

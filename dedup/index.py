@@ -6,6 +6,7 @@
 Written once per input part, ever: a later run signs only parts it has not seen. A
 document's ``idx`` comes from the index plan (``plan.py``), never from commit order.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,10 +25,19 @@ INDEX_DOCS = "dedup/_index/docs"
 INDEX_BANDS = "dedup/_index/bands"
 FORMAT = 3  # the index layout; an index of another layout is refused, not misread
 
-INDEX_DOC_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.string()), ("url", pa.string()), ("uh", pa.uint64()),
-                              ("fetched_at", pa.timestamp("us", tz="UTC")), ("host", pa.string()),
-                              ("xh", pa.binary(16))])
+INDEX_DOC_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int64()),
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("uh", pa.uint64()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("host", pa.string()),
+        ("xh", pa.binary(16)),
+    ]
+)
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("h", pa.uint64()), ("idx", pa.int64())])
+
 
 def lsh_fingerprint(cfg: DedupConfig) -> str:
     return hashlib.sha1(json.dumps([FORMAT, ALGORITHM, cfg.ngram, cfg.bands, cfg.rows, cfg.seed]).encode()).hexdigest()[:12]
@@ -53,12 +63,27 @@ def sign_part(root: CorpusRoot, unit: str, dataset: str, path: str, offset: int,
             n += rows
             urls = batch.column("url").to_pylist()
             uh = np.fromiter((xxhash.xxh3_64_intdigest((u or "").encode()) for u in urls), dtype=np.uint64, count=len(urls))
-            dout.write(pa.table({"idx": idx, "id": batch.column("id"), "url": batch.column("url"), "uh": uh,
-                                 "fetched_at": batch.column("fetched_at"), "host": batch.column("host"),
-                                 "xh": pa.array(shingled.exact, pa.binary(16))}, schema=INDEX_DOC_SCHEMA))
+            dout.write(
+                pa.table(
+                    {
+                        "idx": idx,
+                        "id": batch.column("id"),
+                        "url": batch.column("url"),
+                        "uh": uh,
+                        "fetched_at": batch.column("fetched_at"),
+                        "host": batch.column("host"),
+                        "xh": pa.array(shingled.exact, pa.binary(16)),
+                    },
+                    schema=INDEX_DOC_SCHEMA,
+                )
+            )
             # signed even where [dedup] near = false: the index serves every later run
             bh = band_hashes(signatures(shingled, cfg.bands * cfg.rows, cfg.seed), cfg.bands, cfg.rows)
-            bout.write(pa.table({"band": np.tile(np.arange(cfg.bands, dtype=np.int32), rows),
-                                 "h": bh.reshape(-1), "idx": np.repeat(idx, cfg.bands)}, schema=BAND_SCHEMA))
+            bout.write(
+                pa.table(
+                    {"band": np.tile(np.arange(cfg.bands, dtype=np.int32), rows), "h": bh.reshape(-1), "idx": np.repeat(idx, cfg.bands)},
+                    schema=BAND_SCHEMA,
+                )
+            )
         dout.stats["docs"] = n
     return {"unit": unit, "docs": n, "skipped": False}

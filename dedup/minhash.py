@@ -8,6 +8,7 @@ permutations on the same documents: same LSH candidate rate, several times faste
 rensa's algorithm version is part of the index fingerprint, so signatures of two
 versions are never mixed in one index.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,7 @@ def signatures(shingled: Shingled, num_perm: int, seed: int) -> np.ndarray:
     """(documents, num_perm) uint32 signatures; a document without shingles gets all-max."""
     if not len(shingled):
         return np.zeros((0, num_perm), dtype=np.uint32)
-    m = RMinHash.digest_matrix_from_flat_token_hashes(shingled.hashes, shingled.offsets.astype(np.uint64),
-                                                      num_perm, seed)
+    m = RMinHash.digest_matrix_from_flat_token_hashes(shingled.hashes, shingled.offsets.astype(np.uint64), num_perm, seed)
     return np.asarray(m.to_rows(), dtype=np.uint32).reshape(len(shingled), num_perm)
 
 
@@ -44,7 +44,7 @@ def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 
 def candidate_probability(s: float, bands: int, rows: int) -> float:
-    return 1 - (1 - s ** rows) ** bands
+    return 1 - (1 - s**rows) ** bands
 
 
 def choose_bands_rows(threshold: float, num_perm: int = 112, recall: float = 0.95) -> tuple[int, int]:

@@ -6,6 +6,7 @@ any part is signed, so they never depend on which signing task commits first: an
 interrupted run, rerun, gives every document the index the uninterrupted run gave it.
 The plan holds one entry per part (never per document): the driver's only state.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,12 @@ PLAN = ("dedup", "_index", "_plan.json")
 
 @dataclass(frozen=True)
 class PlannedPart:
-    unit: str        # "<dataset>/<part file>", the index unit
+    unit: str  # "<dataset>/<part file>", the index unit
     dataset: str
-    path: str        # the part's file name inside its dataset
-    offset: int      # index of its first row
+    path: str  # the part's file name inside its dataset
+    offset: int  # index of its first row
     rows: int
-    ordinal: int     # position in the plan
+    ordinal: int  # position in the plan
 
 
 class IndexPlan:
@@ -47,8 +48,10 @@ class IndexPlan:
             return cls(lsh, [])
         doc = json.loads(root.read_bytes(*PLAN))
         if doc["lsh"] != lsh:
-            raise UserError(f"{root.display('dedup/_index')}: the band index was built with other [dedup] "
-                            "ngram/bands/rows/seed; use those settings or a new root")
+            raise UserError(
+                f"{root.display('dedup/_index')}: the band index was built with other [dedup] "
+                "ngram/bands/rows/seed; use those settings or a new root"
+            )
         return cls(lsh, [PlannedPart(**p) for p in doc["parts"]])
 
     def extend(self, root: CorpusRoot, inputs: list[str]) -> list[PlannedPart]:

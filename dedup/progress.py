@@ -3,17 +3,28 @@
 ``run_dedup`` reports events (``plan``, ``begin``, and each phase's results); this turns
 them into the line ``webmill dedup`` and ``webmill run`` keep redrawn.
 """
+
 from __future__ import annotations
 
 import time
 
-PHASES = {"sign": "signing (MinHash)", "url": "joining URL duplicates", "exact": "grouping exact duplicates",
-          "near": "verifying near-duplicate candidates", "components": "connecting clusters", "output": "writing documents"}
+PHASES = {
+    "sign": "signing (MinHash)",
+    "url": "joining URL duplicates",
+    "exact": "grouping exact duplicates",
+    "near": "verifying near-duplicate candidates",
+    "components": "connecting clusters",
+    "output": "writing documents",
+}
 
 
 # a finished phase's result: (key in its report, what the number counts)
-RESULTS = {"url": ("edges", "URL edges"), "exact": ("members", "exact members"), "near": ("checked", "pairs verified"),
-           "components": ("clusters", "clusters")}
+RESULTS = {
+    "url": ("edges", "URL edges"),
+    "exact": ("members", "exact members"),
+    "near": ("checked", "pairs verified"),
+    "components": ("clusters", "clusters"),
+}
 
 
 class DedupProgress:
@@ -46,7 +57,9 @@ class DedupProgress:
         text = f"dedup: {PHASES.get(self.phase, self.phase)}"
         if self.phase in self.parts and self.totals[self.phase]:
             docs = self.docs[self.phase]
-            text += f", {self.parts[self.phase]:,}/{self.totals[self.phase]:,} parts, {docs:,} documents"
+            text += f", {self.parts[self.phase]:,}/{self.totals[self.phase]:,} parts"
+            if self.phase == "sign":  # (a part whose output the shuffle already wrote reports no count)
+                text += f", {docs:,} documents"
         if self.done:
             text += f" ({'; '.join(self.done)})"
         return text + f", {elapsed:,.0f}s"

@@ -12,6 +12,7 @@ makes signing run at the speed of the MinHash itself.
 ``python_tokens`` / ``python_shingle_hashes`` are the same definitions written per
 document in plain Python: the tests hold the vectorized code to them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,7 @@ CHARS_PER_WORD = 12  # fewer tokens than one per this many characters: character
 
 # Python's str.isspace() characters above ASCII, as UTF-8 (U+0085, U+00A0, U+1680, U+2000-U+200A,
 # U+2028, U+2029, U+202F, U+205F, U+3000)
-_WIDE_SPACES = [c.encode() for c in ("\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-                                     + "\u2028\u2029\u202f\u205f\u3000")]
+_WIDE_SPACES = [c.encode() for c in ("\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000")]
 
 
 def mix64(h: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ class Shingled:
         key = sorted_unique((docs << np.uint64(32)) | (self.hashes >> np.uint64(32)))
         bounds = np.searchsorted(key >> np.uint64(32), np.arange(len(self) + 1, dtype=np.uint64))
         low = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        return [low[bounds[d]:bounds[d + 1]] for d in range(len(self))]
+        return [low[bounds[d] : bounds[d + 1]] for d in range(len(self))]
 
 
 def _text_bytes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,11 +198,11 @@ def _shingle_slice(texts: pa.Array, n: int) -> Shingled:
         k = min(n, t)
         acc = np.zeros(t, dtype=np.uint64)
         for j in range(k):
-            acc[:t - j] = acc[:t - j] * np.uint64(_MIX) + th[j:]
+            acc[: t - j] = acc[: t - j] * np.uint64(_MIX) + th[j:]
         # a full shingle starts at token i when token i + n - 1 is in the same document
         full = np.zeros(t, dtype=bool)
         if t >= n:
-            full[:t - n + 1] = tok_doc[n - 1:] == tok_doc[:t - n + 1]
+            full[: t - n + 1] = tok_doc[n - 1 :] == tok_doc[: t - n + 1]
         counts = np.where(ntok >= n, ntok - n + 1, np.minimum(ntok, 1))
         values = np.empty(int(counts.sum()), dtype=np.uint64)
         sh_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -216,8 +216,7 @@ def _shingle_slice(texts: pa.Array, n: int) -> Shingled:
                 h = np.where(has, h * np.uint64(_MIX) + th[np.minimum(first_tok[short] + j, t - 1)], h)
             values[sh_offsets[short]] = h
         values = mix64(values)
-    exact = [hashlib.blake2b(th[first_tok[d]:first_tok[d + 1]].tobytes(), digest_size=16).digest()
-             for d in range(docs)]
+    exact = [hashlib.blake2b(th[first_tok[d] : first_tok[d + 1]].tobytes(), digest_size=16).digest() for d in range(docs)]
     return Shingled(values, sh_offsets, exact)
 
 
@@ -251,7 +250,7 @@ def python_shingle_hashes(text: str, n: int) -> list[int]:
     out = []
     for i in range(len(th) - k + 1):
         h = 0
-        for x in th[i:i + k]:
+        for x in th[i : i + k]:
             h = (h * _MIX + x) & _MASK
         out.append(_pymix64(h))
     return out

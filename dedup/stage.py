@@ -20,6 +20,7 @@ per-document value. Every output carries the fingerprint of the whole ``[dedup]`
 the inputs and the index plan, so a changed setting redoes the run instead of leaving
 stale outputs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,9 @@ def _refuse_old_index(root: CorpusRoot) -> None:
     from webmill.dedup.plan import PLAN
 
     if root.exists(INDEX_DOCS, "_commits") and not root.exists(*PLAN):
-        raise UserError(f"{root.display('dedup/_index')}: an index written by an older webmill (no _plan.json); "
-                        "remove that folder to rebuild it")
+        raise UserError(
+            f"{root.display('dedup/_index')}: an index written by an older webmill (no _plan.json); remove that folder to rebuild it"
+        )
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
@@ -159,8 +161,7 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     t = time.time()
     committed = Manifest.load(root, INDEX_DOCS).units
     bands_committed = Manifest.load(root, INDEX_BANDS).units
-    todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh
-                                          and p.unit in bands_committed)]
+    todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh and p.unit in bands_committed)]
     new_units = sum(1 for p in mine if p in todo)
     progress("plan", {"sign": len(todo), "output": len(mine), "indexed": plan.size})
     if todo:
@@ -172,11 +173,11 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     seconds["sign"] = time.time() - t
 
     n = plan.size
-    layout = Layout(plan.starts(), plan.existing_mask(set(inputs)), [(p.dataset, p.path) for p in plan.parts],
-                    partitions_for(n))
+    layout = Layout(plan.starts(), plan.existing_mask(set(inputs)), [(p.dataset, p.path) for p in plan.parts], partitions_for(n))
     index_docs = Manifest.load(root, INDEX_DOCS)
     doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
     relations: dict[str, str] = {}
+
     def map_blocks(items: int) -> int:
         # Ray Data's sort shuffle makes as many output blocks as it gets input blocks, each
         # map block split for each of them: one block per part would make parts² pieces
@@ -192,11 +193,15 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         folder = f"{work}/exchange/{name}"
         root.delete(folder)
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=map_blocks(len(paths)))
-        ds = ds.map_batches(read_keyed, batch_size=None, batch_format="pyarrow",
-                            fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs,
-                                       "folder": folder})
-        return group_pointers(ds).map_groups(reduce_pieces, batch_format="pyarrow", fn_kwargs={
-            "root": root, "folder": folder, "fn": reduce_fn, "kwargs": reduce_kwargs})
+        ds = ds.map_batches(
+            read_keyed,
+            batch_size=None,
+            batch_format="pyarrow",
+            fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs, "folder": folder},
+        )
+        return group_pointers(ds).map_groups(
+            reduce_pieces, batch_format="pyarrow", fn_kwargs={"root": root, "folder": folder, "fn": reduce_fn, "kwargs": reduce_kwargs}
+        )
 
     def group_pointers(ds):
         return ds.groupby("p", num_partitions=layout.partitions)
@@ -208,9 +213,15 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         if not phases.done("url"):
             progress("begin", {"phase": "url"})
             phases.start("url", relations["url"])
-            rows = shuffle("url", doc_paths, ["idx", "url", "uh", "fetched_at", "id"], with_partition,
-                           {"key": "uh", "partitions": layout.partitions}, url_partition,
-                           {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout}).sum("rows")
+            rows = shuffle(
+                "url",
+                doc_paths,
+                ["idx", "url", "uh", "fetched_at", "id"],
+                with_partition,
+                {"key": "uh", "partitions": layout.partitions},
+                url_partition,
+                {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout},
+            ).sum("rows")
             DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
             phases.commit("url", edges=int(rows or 0))
             progress("url", {"edges": int(rows or 0)})
@@ -222,8 +233,15 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
         if not phases.done("exact"):
             progress("begin", {"phase": "exact"})
             phases.start("exact", relations["exact"])
-            rows = shuffle("exact", doc_paths, ["idx", "xh"], with_text_partition, {"partitions": layout.partitions},
-                           exact_partition, {"root": root, "dataset": relations["exact"], "fp": fp}).sum("rows")
+            rows = shuffle(
+                "exact",
+                doc_paths,
+                ["idx", "xh"],
+                with_text_partition,
+                {"partitions": layout.partitions},
+                exact_partition,
+                {"root": root, "dataset": relations["exact"], "fp": fp},
+            ).sum("rows")
             DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
             phases.commit("exact", members=int(rows or 0))
             progress("exact", {"members": int(rows or 0)})
@@ -243,15 +261,27 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
             pairs_dir, attached_dir = f"{work}/exchange/pairs", f"{work}/exchange/attached"
             for folder in (pairs_dir, attached_dir):
                 root.delete(folder)
-            cand = shuffle("bands", band_paths, ["h", "idx"], with_partition, {"key": "h", "partitions": layout.partitions},
-                           bucket_pairs, {"root": root, "layout": layout, "folder": pairs_dir})
-            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp,
-                      "attached": attached_dir}
-            attached = group_pointers(cand).map_groups(reduce_pieces, batch_format="pyarrow", fn_kwargs={
-                "root": root, "folder": pairs_dir, "fn": attach_a, "kwargs": {**common, "verify": cfg.verify}})
+            cand = shuffle(
+                "bands",
+                band_paths,
+                ["h", "idx"],
+                with_partition,
+                {"key": "h", "partitions": layout.partitions},
+                bucket_pairs,
+                {"root": root, "layout": layout, "folder": pairs_dir},
+            )
+            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp, "attached": attached_dir}
+            attached = group_pointers(cand).map_groups(
+                reduce_pieces,
+                batch_format="pyarrow",
+                fn_kwargs={"root": root, "folder": pairs_dir, "fn": attach_a, "kwargs": {**common, "verify": cfg.verify}},
+            )
             if cfg.verify:
-                checked = group_pointers(attached).map_groups(verify_b, batch_format="pyarrow",
-                                                              fn_kwargs={**common, "threshold": cfg.threshold}).sum("checked")
+                checked = (
+                    group_pointers(attached)
+                    .map_groups(verify_b, batch_format="pyarrow", fn_kwargs={**common, "threshold": cfg.threshold})
+                    .sum("checked")
+                )
             else:
                 attached.materialize()
                 checked = 0
@@ -281,14 +311,20 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     plan_parts = [{"unit": p.unit, "dataset": p.dataset, "path": p.path, "offset": p.offset} for p in plan.parts]
     label_paths = [root.path(labels, p["path"]) for p in Manifest.load(root, labels).parts]
     if label_paths and comp["labelled"]:
-        items = [{"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows,
-                                      "parts": index_docs.units[p.unit].parts})} for p in plan.parts]
+        items = [
+            {"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows, "parts": index_docs.units[p.unit].parts})}
+            for p in plan.parts
+        ]
         members = ray.data.from_items(items, override_num_blocks=map_blocks(len(items))).map_batches(
-            member_rows, batch_size=None, batch_format="pyarrow",
-            fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout})
+            member_rows,
+            batch_size=None,
+            batch_format="pyarrow",
+            fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout},
+        )
         decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
-        decisions.groupby("uo", num_partitions=layout.partitions).map_groups(apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts,
-                                                                   "fp": fp}, batch_format="pyarrow").materialize()
+        decisions.groupby("uo", num_partitions=layout.partitions).map_groups(
+            apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts, "fp": fp}, batch_format="pyarrow"
+        ).materialize()
     # parts with no duplicate at all, and any part the shuffle did not reach
     if mine:
         for result in run_tasks(_apply_plain, [(root, run, p.unit, p.dataset, p.path, p.offset, fp) for p in mine]):
@@ -299,14 +335,27 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     totals = Manifest.load(root, docs_ds, full=True).stats if root.exists(docs_ds) else {}
     dups = {k: int(totals.get(k, 0)) for k in ("url", "exact", "near")}
     summary = {
-        "run": run, "documents_in": int(totals.get("documents_in", 0)), "kept": int(totals.get("kept", 0)),
-        "duplicates": dups, "url_dups": dups["url"], "exact_dups": dups["exact"], "near_dups": dups["near"],
-        "clusters": comp["clusters"], "largest_cluster": comp["largest_cluster"], "pairs_verified": pairs_checked,
-        "edges": comp["edges"], "indexed_docs": n, "new_units": new_units, "partitions": layout.partitions,
-        "seconds": round(time.time() - t0, 2), "seconds_by_phase": {k: round(v, 2) for k, v in seconds.items()},
+        "run": run,
+        "documents_in": int(totals.get("documents_in", 0)),
+        "kept": int(totals.get("kept", 0)),
+        "duplicates": dups,
+        "url_dups": dups["url"],
+        "exact_dups": dups["exact"],
+        "near_dups": dups["near"],
+        "clusters": comp["clusters"],
+        "largest_cluster": comp["largest_cluster"],
+        "pairs_verified": pairs_checked,
+        "edges": comp["edges"],
+        "indexed_docs": n,
+        "new_units": new_units,
+        "partitions": layout.partitions,
+        "seconds": round(time.time() - t0, 2),
+        "seconds_by_phase": {k: round(v, 2) for k, v in seconds.items()},
         "seconds_signatures": round(seconds["sign"], 2),
         "seconds_clusters": round(sum(v for k, v in seconds.items() if k != "sign"), 2),
-        "docs": docs_ds, "clusters_dataset": clusters_ds, "fingerprint": fp,
+        "docs": docs_ds,
+        "clusters_dataset": clusters_ds,
+        "fingerprint": fp,
     }
     DatasetWriter(root, clusters_ds, CLUSTER_SCHEMA).finalize(stage="dedup.clusters", fingerprint=fp)
     if cfg.near and cfg.verify and root.exists(pairs_ds):
@@ -314,8 +363,11 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     elif root.exists(pairs_ds):
         root.delete(pairs_ds)
     DatasetWriter(root, docs_ds, None).finalize(
-        stage="dedup", fingerprint=fp, summary=summary,
-        **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")})
+        stage="dedup",
+        fingerprint=fp,
+        summary=summary,
+        **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")},
+    )
     root.delete(work)
     return summary
 
@@ -336,4 +388,3 @@ def _drop_units_not_in(root: CorpusRoot, datasets: list[str], units: set[str]) -
                 Manifest.uncommit_unit(root, ds, unit)
                 for p in rec.parts:
                     root.delete(ds, p["path"])
-

@@ -1,4 +1,5 @@
 """``webmill stats``, ``webmill report``, ``webmill query`` and ``webmill trace``: see the corpus."""
+
 from __future__ import annotations
 
 import click
@@ -110,8 +111,7 @@ def trace(ctx, target, raw, max_bytes, as_json):
         finish(as_json, t, render_document(t))
         return
     sources = [c["source"] for d in t["documents"] for c in d["clean"] if c.get("source")]
-    sources += [{"warc": c["warc_file"], "offset": c["warc_offset"]} for c in t["crawl"]
-                if c.get("warc_file") and not sources]
+    sources += [{"warc": c["warc_file"], "offset": c["warc_offset"]} for c in t["crawl"] if c.get("warc_file") and not sources]
     if not sources:
         raise UserError(f"trace --raw: {target!r} has no stored WARC record (its fetch stored nothing)")
     src = sources[0]
@@ -120,8 +120,13 @@ def trace(ctx, target, raw, max_bytes, as_json):
     except SourceError as e:
         raise UserError(f"trace --raw: {e}") from None
     if as_json:
-        t["record"] = {**src, "warc_headers": rec["warc_headers"], "http_headers": rec["http_headers"],
-                       "payload": rec["payload"].decode("utf-8", "replace"), "truncated": rec["truncated"]}
+        t["record"] = {
+            **src,
+            "warc_headers": rec["warc_headers"],
+            "http_headers": rec["http_headers"],
+            "payload": rec["payload"].decode("utf-8", "replace"),
+            "truncated": rec["truncated"],
+        }
         finish(True, t, [])
         return
     click.echo(f"{src['warc']} @ {src['offset']}", err=True)

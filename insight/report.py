@@ -1,4 +1,5 @@
 """One self-contained HTML report: plotly charts with plotly.js inlined once, no network fetches."""
+
 from __future__ import annotations
 
 import html
@@ -22,8 +23,12 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
 
     if s["funnel"]:
         labels, values = zip(*s["funnel"])
-        charts.append(("Funnel: from pages fetched to documents trained on",
-                       go.Figure(go.Funnel(y=list(labels), x=list(values), textinfo="value+percent initial"))))
+        charts.append(
+            (
+                "Funnel: from pages fetched to documents trained on",
+                go.Figure(go.Funnel(y=list(labels), x=list(values), textinfo="value+percent initial")),
+            )
+        )
     if s["clean"]["drop_reasons"]:
         d = s["clean"]["drop_reasons"]
         charts.append(("Why documents were dropped (clean)", _bar(go, list(d), list(d.values()), "documents")))
@@ -39,8 +44,9 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
             charts.append(("Document length", _log_histogram(go, bins, "characters per document (log scale)", "documents")))
     sizes = s["dedup"].get("cluster_sizes")
     if sizes:
-        charts.append(("Duplicate cluster sizes", _bar(go, [str(k) for k in sizes], list(sizes.values()), "clusters",
-                                                       x_title="documents in cluster")))
+        charts.append(
+            ("Duplicate cluster sizes", _bar(go, [str(k) for k in sizes], list(sizes.values()), "clusters", x_title="documents in cluster"))
+        )
     for name, points in _loss_curves(root).items():
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=points["step"], y=points["loss"], name="train loss", mode="lines"))
@@ -52,23 +58,27 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
     body = []
     for i, (title, fig) in enumerate(charts):
         fig.update_layout(margin=dict(l=60, r=20, t=30, b=50), height=380, template="plotly_white")
-        body.append(f"<section><h2>{html.escape(title)}</h2>"
-                    + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}",
-                                  config={"displaylogo": False}) + "</section>")
+        body.append(
+            f"<section><h2>{html.escape(title)}</h2>"
+            + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}", config={"displaylogo": False})
+            + "</section>"
+        )
     if not charts:
-        body.append("<p id=\"nothing-yet\">Nothing in this root yet: no crawl, documents, shards or training runs. "
-                    "Start with <code>webmill crawl run</code>, <code>webmill clean --warc FILES</code>, "
-                    "or <code>webmill demo</code>.</p>")
+        body.append(
+            '<p id="nothing-yet">Nothing in this root yet: no crawl, documents, shards or training runs. '
+            "Start with <code>webmill crawl run</code>, <code>webmill clean --warc FILES</code>, "
+            "or <code>webmill demo</code>.</p>"
+        )
     summary = "".join(f"<li>{html.escape(line.strip())}</li>" for line in render(s)[1:])
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>webmill report: {html.escape(s['root'])}</title>
+<html><head><meta charset="utf-8"><title>webmill report: {html.escape(s["root"])}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:">
 <script>{get_plotlyjs()}</script>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 section{{margin:2em 0}} h2{{font-size:1.1em}} code{{background:#f4f4f4}}</style></head>
-<body><h1>webmill corpus report</h1><p><code>{html.escape(s['root'])}</code>, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}</p>
+<body><h1>webmill corpus report</h1><p><code>{html.escape(s["root"])}</code>, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}</p>
 <ul>{summary}</ul>
-{''.join(body)}
+{"".join(body)}
 <script type="application/json" id="webmill-stats">{html.escape(json.dumps(s, default=str))}</script>
 </body></html>"""
     tmp = out_path + ".tmp"
@@ -93,10 +103,15 @@ def length_bins(con) -> list[tuple[float, float, int]]:
 def _log_histogram(go, bins, x_title, y_title):
     """Bars on a log axis, each spanning its bin. (plotly's own Histogram bins on a linear
     scale, and on a log axis its bars start at 0, which a log axis cannot draw: no bars.)"""
-    fig = go.Figure(go.Bar(x=[(lo + hi) / 2 for lo, hi, _ in bins], y=[n for _, _, n in bins],
-                           width=[hi - lo for lo, hi, _ in bins],
-                           customdata=[[round(lo), round(hi)] for lo, hi, _ in bins],
-                           hovertemplate="%{customdata[0]}-%{customdata[1]} characters: %{y}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=[(lo + hi) / 2 for lo, hi, _ in bins],
+            y=[n for _, _, n in bins],
+            width=[hi - lo for lo, hi, _ in bins],
+            customdata=[[round(lo), round(hi)] for lo, hi, _ in bins],
+            hovertemplate="%{customdata[0]}-%{customdata[1]} characters: %{y}<extra></extra>",
+        )
+    )
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log", bargap=0)
     return fig
 

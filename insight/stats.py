@@ -1,5 +1,6 @@
 """Corpus statistics per stage, from manifests where they hold the answer and
 from single-column DuckDB scans where they do not (outcomes, hosts, lengths)."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ def _crawl(root, con, views) -> dict:
     for ds in views["crawl_log"]:
         m = Manifest.load(root, ds)
         per[ds.split("/")[1]] = {"urls": m.rows, "bytes": m.stats.get("bytes", 0)}
-    return {"crawls": len(per), "urls_attempted": sum(outcomes.values()), "pages_by_outcome": outcomes,
-            "pages_stored": outcomes.get("stored", 0), "bytes": sum(p["bytes"] for p in per.values()), "per_crawl": per}
+    return {
+        "crawls": len(per),
+        "urls_attempted": sum(outcomes.values()),
+        "pages_by_outcome": outcomes,
+        "pages_stored": outcomes.get("stored", 0),
+        "bytes": sum(p["bytes"] for p in per.values()),
+        "per_crawl": per,
+    }
 
 
 def _clean(root, views) -> dict:
@@ -48,8 +55,13 @@ def _clean(root, views) -> dict:
     for ds in views.get("clean_docs", []):
         m = Manifest.load(root, ds)
         st = m.stats
-        run = {"records": st.get("records", 0), "documents_in": st.get("documents_in", 0), "kept": m.rows,
-               "bytes_in": st.get("bytes_in", 0), "bytes_out": st.get("bytes_out", 0)}
+        run = {
+            "records": st.get("records", 0),
+            "documents_in": st.get("documents_in", 0),
+            "kept": m.rows,
+            "bytes_in": st.get("bytes_in", 0),
+            "bytes_out": st.get("bytes_out", 0),
+        }
         excl = ds.rsplit("/", 1)[0] + "/excluded"
         run["excluded"] = Manifest.load(root, excl).rows if root.exists(excl) else 0
         runs[ds.split("/")[1]] = run
@@ -57,8 +69,13 @@ def _clean(root, views) -> dict:
             totals[k] += run[k]
         dropped.update(st.get("dropped") or {})
         langs.update(st.get("languages") or {})
-    return {**totals, "runs": runs, "drop_reasons": dict(dropped.most_common()), "languages": dict(langs.most_common()),
-            "kept_rate": round(totals["kept"] / totals["documents_in"], 4) if totals["documents_in"] else None}
+    return {
+        **totals,
+        "runs": runs,
+        "drop_reasons": dict(dropped.most_common()),
+        "languages": dict(langs.most_common()),
+        "kept_rate": round(totals["kept"] / totals["documents_in"], 4) if totals["documents_in"] else None,
+    }
 
 
 def _dedup(root, con, views) -> dict:
@@ -72,14 +89,21 @@ def _dedup(root, con, views) -> dict:
         kept += Manifest.load(root, ds).rows
         kinds.update(mj.get("duplicates") or {})
     docs_in = docs_in or None  # datasets not written by `webmill dedup` do not say how many came in
-    out = {"runs": len(views["dedup_docs"]), "documents_in": docs_in, "kept": kept, "duplicates": dict(kinds),
-           "duplicate_rate": round(1 - kept / docs_in, 4) if docs_in else None}
+    out = {
+        "runs": len(views["dedup_docs"]),
+        "documents_in": docs_in,
+        "kept": kept,
+        "duplicates": dict(kinds),
+        "duplicate_rate": round(1 - kept / docs_in, 4) if docs_in else None,
+    }
     if "clusters" in views:
-        sizes = _q(con, "SELECT n, count(*) FROM (SELECT cluster, count(*) AS n FROM clusters GROUP BY 1) "
-                        "WHERE n > 1 GROUP BY 1 ORDER BY 1")
+        sizes = _q(
+            con, "SELECT n, count(*) FROM (SELECT cluster, count(*) AS n FROM clusters GROUP BY 1) WHERE n > 1 GROUP BY 1 ORDER BY 1"
+        )
         out["cluster_sizes"] = {int(n): int(c) for n, c in sizes}
-        out["top_duplicate_hosts"] = dict(_q(con, "SELECT host, count(*) FILTER (WHERE NOT kept) AS d FROM clusters "
-                                                  "GROUP BY 1 HAVING d > 0 ORDER BY 2 DESC, 1 LIMIT 10"))
+        out["top_duplicate_hosts"] = dict(
+            _q(con, "SELECT host, count(*) FILTER (WHERE NOT kept) AS d FROM clusters GROUP BY 1 HAVING d > 0 ORDER BY 2 DESC, 1 LIMIT 10")
+        )
     return out
 
 
@@ -103,9 +127,14 @@ def _shards(root) -> dict:
         entry = {}
         for split, sp in m["splits"].items():
             exact = "tokens" in sp
-            entry[split] = {"documents": sp["rows"], "bytes": sp["bytes"], "chars": sp["chars"], "shards": len(sp["shards"]),
-                            "tokens": sp["tokens"] if exact else round(sp["chars"] / CHARS_PER_TOKEN_GUESS),
-                            "tokens_exact": exact}
+            entry[split] = {
+                "documents": sp["rows"],
+                "bytes": sp["bytes"],
+                "chars": sp["chars"],
+                "shards": len(sp["shards"]),
+                "tokens": sp["tokens"] if exact else round(sp["chars"] / CHARS_PER_TOKEN_GUESS),
+                "tokens_exact": exact,
+            }
         entry["tokenizer"] = (m.get("tokenizer") or {}).get("path")
         entry["seed"] = m["seed"]
         sets[name] = entry
@@ -117,15 +146,21 @@ def _training(root) -> dict:
     for name in root.listdir("runs"):
         if root.exists("runs", name, "summary.json"):
             s = json.loads(root.read_bytes("runs", name, "summary.json"))
-            runs[name] = {k: s.get(k) for k in ("step", "max_steps", "tokens_seen", "train_loss", "val_loss",
-                                                 "val_unigram_entropy", "parameters", "finished")}
+            runs[name] = {
+                k: s.get(k)
+                for k in ("step", "max_steps", "tokens_seen", "train_loss", "val_loss", "val_unigram_entropy", "parameters", "finished")
+            }
     return runs
 
 
 def _funnel(s: dict) -> list[tuple[str, int]]:
-    steps = [("URLs attempted", s["crawl"].get("urls_attempted")), ("pages stored", s["crawl"].get("pages_stored")),
-             ("HTML documents", s["clean"].get("documents_in")), ("kept by clean", s["clean"].get("kept")),
-             ("after dedup", s["dedup"].get("kept"))]
+    steps = [
+        ("URLs attempted", s["crawl"].get("urls_attempted")),
+        ("pages stored", s["crawl"].get("pages_stored")),
+        ("HTML documents", s["clean"].get("documents_in")),
+        ("kept by clean", s["clean"].get("kept")),
+        ("after dedup", s["dedup"].get("kept")),
+    ]
     if s["shards"]:
         steps.append(("in training shards", sum(v["train"]["documents"] + v["val"]["documents"] for v in s["shards"].values())))
     return [(k, int(v)) for k, v in steps if v]
@@ -136,25 +171,33 @@ def render(s: dict) -> list[str]:
     lines = [f"corpus {s['root']}"]
     c = s["crawl"]
     if c.get("crawls"):
-        lines.append(f"  crawl:  {c['crawls']} crawl(s), {c['urls_attempted']:,} URLs, {c['pages_stored']:,} stored, "
-                     f"{c['bytes'] / 1e6:.1f} MB; " + ", ".join(f"{k} {v:,}" for k, v in c["pages_by_outcome"].items()))
+        lines.append(
+            f"  crawl:  {c['crawls']} crawl(s), {c['urls_attempted']:,} URLs, {c['pages_stored']:,} stored, "
+            f"{c['bytes'] / 1e6:.1f} MB; " + ", ".join(f"{k} {v:,}" for k, v in c["pages_by_outcome"].items())
+        )
     cl = s["clean"]
     if cl["documents_in"]:
-        lines.append(f"  clean:  {cl['kept']:,} of {cl['documents_in']:,} documents kept ({100 * cl['kept_rate']:.1f}%); "
-                     "dropped: " + ", ".join(f"{k} {v:,}" for k, v in list(cl["drop_reasons"].items())[:6]))
+        lines.append(
+            f"  clean:  {cl['kept']:,} of {cl['documents_in']:,} documents kept ({100 * cl['kept_rate']:.1f}%); "
+            "dropped: " + ", ".join(f"{k} {v:,}" for k, v in list(cl["drop_reasons"].items())[:6])
+        )
         lines.append("          languages: " + ", ".join(f"{k} {v:,}" for k, v in list(cl["languages"].items())[:8]))
     d = s["dedup"]
     if d.get("runs"):
         if d["documents_in"]:
-            lines.append(f"  dedup:  {d['kept']:,} of {d['documents_in']:,} kept (duplicate rate {100 * d['duplicate_rate']:.1f}%); "
-                         + ", ".join(f"{k} {v:,}" for k, v in d["duplicates"].items()))
+            lines.append(
+                f"  dedup:  {d['kept']:,} of {d['documents_in']:,} kept (duplicate rate {100 * d['duplicate_rate']:.1f}%); "
+                + ", ".join(f"{k} {v:,}" for k, v in d["duplicates"].items())
+            )
         else:
             lines.append(f"  dedup:  {d['kept']:,} documents")
     docs = s["docs"]
     if docs.get("documents"):
         p = docs["length_percentiles_chars"]
-        lines.append(f"  docs:   {docs['documents']:,} documents, {docs['chars'] / 1e6:.1f}M chars; length p10/p50/p90/p99 "
-                     f"{p['p10']:,}/{p['p50']:,}/{p['p90']:,}/{p['p99']:,} chars")
+        lines.append(
+            f"  docs:   {docs['documents']:,} documents, {docs['chars'] / 1e6:.1f}M chars; length p10/p50/p90/p99 "
+            f"{p['p10']:,}/{p['p50']:,}/{p['p90']:,}/{p['p99']:,} chars"
+        )
         lines.append("          top hosts: " + ", ".join(f"{k} {v:,}" for k, v in docs["top_hosts"].items()))
     for name, sh in s["shards"].items():
         tr, va = sh["train"], sh["val"]

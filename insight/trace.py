@@ -9,6 +9,7 @@ the shard sets (set, split and the shard file) and the training runs whose ``tra
 Each lookup reads one column of each dataset with the filter pushed down into the Parquet
 scan; nothing is held but the matching rows, so it works the same on an ``s3://`` root.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,7 @@ def _run_of(dataset: str) -> str:
 
 
 def _crawl(root: CorpusRoot, url: str) -> list[dict]:
-    cols = ["url", "final_url", "status", "outcome", "error", "fetched_at", "depth", "referrer", "warc_file",
-            "warc_offset", "warc_length"]
+    cols = ["url", "final_url", "status", "outcome", "error", "fetched_at", "depth", "referrer", "warc_file", "warc_offset", "warc_length"]
     out = []
     for ds in run_datasets(root, "crawl", "log"):
         for column in ("url", "final_url"):
@@ -57,8 +57,7 @@ def _crawl(root: CorpusRoot, url: str) -> list[dict]:
 
 def _clean(root: CorpusRoot, column: str, value: str) -> list[dict]:
     kept_cols = ["id", "url", "crawl_id", "fetched_at", "title", "lang", "lang_score", "n_words", "source"]
-    dropped_cols = ["id", "url", "crawl_id", "fetched_at", "title", "lang", "n_words", "drop_reason", "signal", "value",
-                    "source"]
+    dropped_cols = ["id", "url", "crawl_id", "fetched_at", "title", "lang", "n_words", "drop_reason", "signal", "value", "source"]
     out = []
     for ds in run_datasets(root, "clean", "docs"):
         out += [{"run": _run_of(ds), "kept": True, **r} for r in _matching_rows(root, ds, column, value, kept_cols)]
@@ -70,8 +69,10 @@ def _clean(root: CorpusRoot, column: str, value: str) -> list[dict]:
 def _dedup(root: CorpusRoot, doc_id: str) -> list[dict]:
     out = []
     for ds in run_datasets(root, "dedup", "clusters"):
-        out += [{"run": _run_of(ds), **r} for r in
-                _matching_rows(root, ds, "id", doc_id, ["cluster", "kind", "kept", "representative", "jaccard"])]
+        out += [
+            {"run": _run_of(ds), **r}
+            for r in _matching_rows(root, ds, "id", doc_id, ["cluster", "kind", "kept", "representative", "jaccard"])
+        ]
     clustered = {r["run"] for r in out}
     for ds in run_datasets(root, "dedup", "docs"):  # kept and in no cluster: unique
         if _run_of(ds) not in clustered and _matching_rows(root, ds, "id", doc_id, ["id"]):
@@ -88,8 +89,7 @@ def _shards(root: CorpusRoot, doc_id: str) -> list[dict]:
                 path = root.path("shards", name, split, part["path"])
                 hit = pq.read_table(path, filesystem=root.fs, columns=["id"], filters=[("id", "=", doc_id)])
                 if hit.num_rows:
-                    out.append({"shard_set": name, "split": split, "shard": f"{split}/{part['path']}",
-                                "sha256": part["sha256"]})
+                    out.append({"shard_set": name, "split": split, "shard": f"{split}/{part['path']}", "sha256": part["sha256"]})
     return out
 
 
@@ -105,8 +105,16 @@ def run_records(root: CorpusRoot) -> list[dict]:
                     break
                 data = doc.get("data", {})
                 sums = data.get("shards_sha256", data.get("sha256", {})) or {}
-                out.append({"run": name, "finished": finished, "dataset": data.get("dataset"), "sha256": sums,
-                            "steps": doc.get("steps"), "tokens_seen": doc.get("tokens_seen")})
+                out.append(
+                    {
+                        "run": name,
+                        "finished": finished,
+                        "dataset": data.get("dataset"),
+                        "sha256": sums,
+                        "steps": doc.get("steps"),
+                        "tokens_seen": doc.get("tokens_seen"),
+                    }
+                )
                 break
     return out
 
@@ -116,8 +124,14 @@ def _runs(root: CorpusRoot, shards: list[dict]) -> list[dict]:
     for run in run_records(root):
         for s in shards:
             if run["dataset"] == f"shards/{s['shard_set']}" and run["sha256"].get(s["shard"]) == s["sha256"]:
-                out.append({"run": run["run"], "finished": run["finished"], "shard": s["shard"],
-                            "role": "trained on" if s["split"] == "train" else "validated on"})
+                out.append(
+                    {
+                        "run": run["run"],
+                        "finished": run["finished"],
+                        "shard": s["shard"],
+                        "role": "trained on" if s["split"] == "train" else "validated on",
+                    }
+                )
     return out
 
 
@@ -136,8 +150,15 @@ def trace_document(root: CorpusRoot, target: str) -> dict:
     docs = []
     for doc_id in dict.fromkeys(c["id"] for c in clean):
         shards = _shards(root, doc_id)
-        docs.append({"id": doc_id, "clean": [c for c in clean if c["id"] == doc_id], "dedup": _dedup(root, doc_id),
-                     "shards": shards, "runs": _runs(root, shards)})
+        docs.append(
+            {
+                "id": doc_id,
+                "clean": [c for c in clean if c["id"] == doc_id],
+                "dedup": _dedup(root, doc_id),
+                "shards": shards,
+                "runs": _runs(root, shards),
+            }
+        )
     return {"target": target, "crawl": crawl, "documents": docs}
 
 
@@ -145,8 +166,7 @@ def trace_run(root: CorpusRoot, name: str) -> dict:
     """A training run's shard sets: each shard with its checksum, its document count and whether it still matches."""
     runs = {r["run"]: r for r in run_records(root)}
     if name not in runs:
-        raise UserError(f"trace: no training run {name!r} in {root.display(RUNS)} "
-                        f"(runs here: {', '.join(sorted(runs)) or 'none'})")
+        raise UserError(f"trace: no training run {name!r} in {root.display(RUNS)} (runs here: {', '.join(sorted(runs)) or 'none'})")
     run = runs[name]
     dataset = run["dataset"] or ""
     current = {}
@@ -158,10 +178,23 @@ def trace_run(root: CorpusRoot, name: str) -> dict:
     shards = []
     for path, sha in sorted(run["sha256"].items()):
         now = current.get(path)
-        shards.append({"shard": path, "sha256": sha, "documents": now["rows"] if now else None,
-                       "status": "unchanged" if now and now["sha256"] == sha else "changed" if now else "missing"})
-    return {"run": name, "finished": run["finished"], "dataset": dataset, "steps": run["steps"],
-            "tokens_seen": run["tokens_seen"], "documents": sum(s["documents"] or 0 for s in shards), "shards": shards}
+        shards.append(
+            {
+                "shard": path,
+                "sha256": sha,
+                "documents": now["rows"] if now else None,
+                "status": "unchanged" if now and now["sha256"] == sha else "changed" if now else "missing",
+            }
+        )
+    return {
+        "run": name,
+        "finished": run["finished"],
+        "dataset": dataset,
+        "steps": run["steps"],
+        "tokens_seen": run["tokens_seen"],
+        "documents": sum(s["documents"] or 0 for s in shards),
+        "shards": shards,
+    }
 
 
 def is_run_target(root: CorpusRoot, target: str) -> str | None:
@@ -181,23 +214,27 @@ def render_document(t: dict) -> list[str]:
     lines = [f"trace {t['target']}"]
     for c in t["crawl"]:
         where = f"  → {c['warc_file']}@{c['warc_offset']}" if c.get("warc_file") else ""
-        lines.append(f"  crawl {c['crawl_id']}: {c['url']}  status {c['status']}, {c['outcome']}"
-                     f"{' (' + c['error'] + ')' if c.get('error') else ''}, depth {c['depth']}{where}")
+        lines.append(
+            f"  crawl {c['crawl_id']}: {c['url']}  status {c['status']}, {c['outcome']}"
+            f"{' (' + c['error'] + ')' if c.get('error') else ''}, depth {c['depth']}{where}"
+        )
     if not t["documents"]:
         lines.append("  clean: no document (the fetch stored nothing the clean stage read)")
     for d in t["documents"]:
         lines.append(f"  document {d['id']}")
         for c in d["clean"]:
             if c["kept"]:
-                lines.append(f"    clean {c['run']}: kept ({c['lang']}, {c['n_words']} words) {c['title']!r}")
+                lines.append(f"    clean {c['run']}: kept ({c['lang']}, {c['n_words']:,} words) {c['title']!r}")
             else:
                 lines.append(f"    clean {c['run']}: dropped, {c['drop_reason']} ({c['signal']} = {c['value']})")
             src = c.get("source") or {}
             lines.append(f"      source {src.get('warc')}@{src.get('offset')} ({src.get('length')} bytes)")
         for x in d["dedup"]:
             rep = "" if x["representative"] == d["id"] else f", representative {x['representative']}"
-            lines.append(f"    dedup {x['run']}: {'kept' if x['kept'] else 'dropped'}, {x['kind']}"
-                         f"{'' if x['cluster'] is None else ' cluster ' + str(x['cluster'])}{rep}")
+            lines.append(
+                f"    dedup {x['run']}: {'kept' if x['kept'] else 'dropped'}, "
+                + (f"{x['kind']} duplicate, cluster {x['cluster']}{rep}" if x["kind"] not in (None, "unique") else "unique")
+            )
         for s in d["shards"]:
             lines.append(f"    shards {s['shard_set']}: {s['split']}, {s['shard']} (sha256 {s['sha256'][:12]}…)")
         for r in d["runs"]:
@@ -208,8 +245,12 @@ def render_document(t: dict) -> list[str]:
 
 
 def render_run(t: dict) -> list[str]:
-    lines = [f"run {t['run']} ({'finished' if t['finished'] else 'unfinished'}): {t['dataset']}, "
-             f"{len(t['shards'])} shards, {t['documents']:,} documents, {t['steps']} steps, {t['tokens_seen']} tokens"]
-    lines += [f"  {s['shard']}  {s['sha256'][:16]}  {s['documents'] if s['documents'] is not None else '?':>8}  {s['status']}"
-              for s in t["shards"]]
+    lines = [
+        f"run {t['run']} ({'finished' if t['finished'] else 'unfinished'}): {t['dataset']}, "
+        f"{len(t['shards'])} shards, {t['documents']:,} documents, {t['steps']} steps, {t['tokens_seen'] or 0:,} tokens"
+    ]
+    lines += [
+        f"  {s['shard']}  {s['sha256'][:16]}  {s['documents'] if s['documents'] is not None else '?':>8}  {s['status']}"
+        for s in t["shards"]
+    ]
     return lines

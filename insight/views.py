@@ -12,6 +12,7 @@ Only committed parts are read (through the shard store's manifests). Each view
 is a pyarrow dataset registered with DuckDB, so it works on any filesystem the
 root is on and DuckDB reads only the columns a query names.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa

@@ -1,4 +1,5 @@
 """``webmill run CONFIG.toml``: the whole pipeline from one config."""
+
 from __future__ import annotations
 
 import click

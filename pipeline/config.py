@@ -1,4 +1,5 @@
 """The ``[run]`` table: how ``webmill run`` wires the stages."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ are themselves resumable (crawl workers from their WARCs, clean per WARC unit,
 shards per bucket, training from its checkpoints), so a rerun after a crash
 continues the interrupted stage instead of starting it over.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +51,7 @@ def select(first: str | None, last: str | None) -> list[str]:
     j = STAGES.index(last) if last else len(STAGES) - 1
     if i > j:
         raise UserError(f"--from {first} comes after --to {last}")
-    return list(STAGES[i:j + 1])
+    return list(STAGES[i : j + 1])
 
 
 class Pipeline:
@@ -66,10 +67,14 @@ class Pipeline:
     def _fp(self, stage: str) -> str:
         prev = STAGES[STAGES.index(stage) - 1] if stage != "crawl" else None
         upstream = self.state["stages"].get(prev, {}).get("fingerprint") if prev else None
-        table = {"crawl": self.crawl_spec or {"existing": self.crawl_id}, "clean": dataclasses.asdict(self.cfg.clean),
-                 "dedup": dataclasses.asdict(self.cfg.dedup), "shard": dataclasses.asdict(self.cfg.shards),
-                 "tokenizer": {k: getattr(self.cfg.train, k) for k in ("vocab_size", "tokenizer_max_chars", "tokenizer_doc_cap")},
-                 "train": dataclasses.asdict(self.cfg.train)}[stage]
+        table = {
+            "crawl": self.crawl_spec or {"existing": self.crawl_id},
+            "clean": dataclasses.asdict(self.cfg.clean),
+            "dedup": dataclasses.asdict(self.cfg.dedup),
+            "shard": dataclasses.asdict(self.cfg.shards),
+            "tokenizer": {k: getattr(self.cfg.train, k) for k in ("vocab_size", "tokenizer_max_chars", "tokenizer_doc_cap")},
+            "train": dataclasses.asdict(self.cfg.train),
+        }[stage]
         return _hash(stage, table, upstream)
 
     def run(self, stages: list[str]) -> dict:
@@ -79,8 +84,9 @@ class Pipeline:
             if stage not in stages:
                 if STAGES.index(stage) < STAGES.index(stages[0]) and stage not in self.state["stages"]:
                     if not (stage == "crawl" and self.crawl_id):
-                        raise UserError(f"--from {stages[0]}: stage {stage} has no output in {self.root.display()} yet "
-                                        f"(run without --from first)")
+                        raise UserError(
+                            f"--from {stages[0]}: stage {stage} has no output in {self.root.display()} yet (run without --from first)"
+                        )
                 continue
             if stage == "train" and not self.cfg.run.train:
                 continue
@@ -96,23 +102,27 @@ class Pipeline:
             summary = getattr(self, f"_{stage}")()
             summary.setdefault("nodes", take_task_nodes())  # the Ray nodes its tasks ran on
             timings[stage] = round(time.time() - t, 2)
-            self.state["stages"][stage] = {"fingerprint": fp, "summary": summary, "seconds": timings[stage],
-                                           "finished_at": time.time()}
+            self.state["stages"][stage] = {"fingerprint": fp, "summary": summary, "seconds": timings[stage], "finished_at": time.time()}
             save_state(self.root, self.state)
             self.say(f"✓ {stage}: {_brief(stage, summary)} ({timings[stage]:.1f}s)")
         total = round(time.time() - t_all, 2)
-        return {"stages": {s: self.state["stages"].get(s, {}).get("summary") for s in STAGES},
-                "seconds": timings, "total_seconds": total, "root": self.root.display()}
+        return {
+            "stages": {s: self.state["stages"].get(s, {}).get("summary") for s in STAGES},
+            "seconds": timings,
+            "total_seconds": total,
+            "root": self.root.display(),
+        }
 
     def _output_exists(self, stage: str, s: dict) -> bool:
         r = self.root
-        return {"crawl": lambda: r.exists("crawl", s["crawl_id"], "log", "_manifest.json"),
-                "clean": lambda: r.exists(s["docs"], "_manifest.json"),
-                "dedup": lambda: r.exists(s["docs"], "_manifest.json"),
-                "shard": lambda: r.exists("shards", s["name"], "manifest.json"),
-                "tokenizer": lambda: r.exists("shards", s["shards"], "tokenizer", "tokenizer.json"),
-                "train": lambda: bool(s.get("final")) and r.exists("runs", s["name"], "final", "training.json"),
-                }[stage]()
+        return {
+            "crawl": lambda: r.exists("crawl", s["crawl_id"], "log", "_manifest.json"),
+            "clean": lambda: r.exists(s["docs"], "_manifest.json"),
+            "dedup": lambda: r.exists(s["docs"], "_manifest.json"),
+            "shard": lambda: r.exists("shards", s["name"], "manifest.json"),
+            "tokenizer": lambda: r.exists("shards", s["shards"], "tokenizer", "tokenizer.json"),
+            "train": lambda: bool(s.get("final")) and r.exists("runs", s["name"], "final", "training.json"),
+        }[stage]()
 
     def _live(self, text: str) -> None:
         """A stage's running count: redrawn in place on a terminal, every 5 s in a log."""
@@ -183,8 +193,14 @@ class Pipeline:
         clean = self._upstream("clean")
         tally = DedupProgress()
         try:
-            return run_dedup(self.root, self.ray_fn(), [clean["docs"]], clean["run"], self.cfg.dedup,
-                             on_progress=lambda event, info: self._live(tally.update(event, info)))
+            return run_dedup(
+                self.root,
+                self.ray_fn(),
+                [clean["docs"]],
+                clean["run"],
+                self.cfg.dedup,
+                on_progress=lambda event, info: self._live(tally.update(event, info)),
+            )
         finally:
             self._end_live()
 
@@ -192,16 +208,25 @@ class Pipeline:
         from webmill.shards.training import build_shards
 
         m = build_shards(self.root, self.cfg.shards, ray_fn=self.ray_fn)
-        return {"name": m["name"], "fingerprint": m["fingerprint"],
-                **{f"{k}_docs": v["rows"] for k, v in m["splits"].items()},
-                **{f"{k}_chars": v["chars"] for k, v in m["splits"].items()}}
+        return {
+            "name": m["name"],
+            "fingerprint": m["fingerprint"],
+            **{f"{k}_docs": v["rows"] for k, v in m["splits"].items()},
+            **{f"{k}_chars": v["chars"] for k, v in m["splits"].items()},
+        }
 
     def _tokenizer(self) -> dict:
         from webmill.train.tokenizer import train_for_shards
 
         c = self.cfg.train
-        return train_for_shards(self.root, self._upstream("shard")["name"], vocab_size=c.vocab_size,
-                                max_chars=c.tokenizer_max_chars, doc_cap=c.tokenizer_doc_cap, ray_fn=self.ray_fn)
+        return train_for_shards(
+            self.root,
+            self._upstream("shard")["name"],
+            vocab_size=c.vocab_size,
+            max_chars=c.tokenizer_max_chars,
+            doc_cap=c.tokenizer_doc_cap,
+            ray_fn=self.ray_fn,
+        )
 
     def _train(self) -> dict:
         from webmill.train.launch import run_training

@@ -1,4 +1,5 @@
 """``webmill shard``: the final training shards from the deduplicated documents."""
+
 from __future__ import annotations
 
 import click
@@ -23,11 +24,13 @@ def shard(ctx, name, seed, target_mb, as_json):
     m = build_shards(root, cfg, name=name, on_progress=show, ray_fn=ctx.ray)
     done()
     tr, va = m["splits"]["train"], m["splits"]["val"]
-    lines = [f"shards {m['name']}{' (up to date, skipped)' if m.get('skipped') else ''}: "
-             f"train {tr['rows']:,} docs in {len(tr['shards'])} shard(s), {tr['chars'] / 1e6:.1f}M chars; "
-             f"val {va['rows']:,} docs",
-             f"  seed {m['seed']}, sources: " + ", ".join(f"{k} (p={v['keep_probability']})" for k, v in m["sources"].items()),
-             f"  manifest: {root.display('shards', m['name'], 'manifest.json')}"]
+    lines = [
+        f"shards {m['name']}{' (up to date, skipped)' if m.get('skipped') else ''}: "
+        f"train {tr['rows']:,} docs in {len(tr['shards'])} shard(s), {tr['chars'] / 1e6:.1f}M chars; "
+        f"val {va['rows']:,} docs",
+        f"  seed {m['seed']}, sources: " + ", ".join(f"{k} (p={v['keep_probability']})" for k, v in m["sources"].items()),
+        f"  manifest: {root.display('shards', m['name'], 'manifest.json')}",
+    ]
     finish(as_json, m, lines)
 
 
@@ -44,4 +47,5 @@ def _progress(ctx):
     def done() -> None:
         if last[0]:
             click.echo(err=True)  # end the progress line before the summary
+
     return show, done

@@ -1,4 +1,5 @@
 """The ``[shards]`` table: the final training shards."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

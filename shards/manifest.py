@@ -13,6 +13,7 @@ starting a unit reads that unit's record only (``load_unit``); ``load`` lists
 hold (written after it, or within ``FRESH_SECONDS`` of it); ``load(full=True)``, which
 ``write`` uses, reads every record once: O(U) for U units.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,11 @@ def is_dataset(root: CorpusRoot, dataset: str) -> bool:
 
 def run_datasets(root: CorpusRoot, stage: str, name: str) -> list[str]:
     """``<stage>/<run>/<name>`` for every run of a stage that committed that dataset, in run order."""
-    return [f"{stage}/{run}/{name}" for run in sorted(root.listdir(stage))
-            if not run.startswith((".", "_")) and is_dataset(root, f"{stage}/{run}/{name}")]
+    return [
+        f"{stage}/{run}/{name}"
+        for run in sorted(root.listdir(stage))
+        if not run.startswith((".", "_")) and is_dataset(root, f"{stage}/{run}/{name}")
+    ]
 
 
 def unit_slug(unit: str) -> str:
@@ -96,8 +100,7 @@ class Manifest:
         import pyarrow.fs as pafs
 
         sel = pafs.FileSelector(root.path(dataset, COMMITS), allow_not_found=True, recursive=False)
-        infos = {i.base_name: i for i in root.fs.get_file_info(sel)
-                 if i.base_name.endswith(".json") and not i.base_name.startswith(".")}
+        infos = {i.base_name: i for i in root.fs.get_file_info(sel) if i.base_name.endswith(".json") and not i.base_name.startswith(".")}
         known: dict[str, dict] = {}
         if not full and infos:
             mi = root.fs.get_file_info(root.path(dataset, MANIFEST))
@@ -177,8 +180,10 @@ class Manifest:
             "rows": self.rows,
             "bytes": self.bytes,
             "parts": self.parts,
-            "units": {u.unit: {"fingerprint": u.fingerprint, "rows": u.rows, "parts": len(u.parts)}
-                      for u in sorted(self.units.values(), key=lambda u: u.unit)},
+            "units": {
+                u.unit: {"fingerprint": u.fingerprint, "rows": u.rows, "parts": len(u.parts)}
+                for u in sorted(self.units.values(), key=lambda u: u.unit)
+            },
             "stats": self.stats,
             # the full records, so that a later ``load`` reads only the records written since
             "records": {unit_slug(u.unit) + ".json": u.__dict__ for u in self.units.values()},

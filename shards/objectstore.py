@@ -10,6 +10,7 @@ stops for a few seconds costs a stage only that pause. pyarrow does not pickle a
 filesystem's retry strategy, so a root travels to Ray workers as its URI and is
 rebuilt there (``CorpusRoot.__reduce__``).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,16 @@ import pyarrow.fs as pafs
 from webmill.errors import RootError, first_line
 
 # query keys of an s3:// URI and how to read each (the names pyarrow's own from_uri uses)
-_KEYS = {"region": str, "scheme": str, "endpoint_override": str, "connect_timeout": float,
-         "request_timeout": float, "force_virtual_addressing": lambda v: v.lower() in ("1", "true", "yes"),
-         "anonymous": lambda v: v.lower() in ("1", "true", "yes"), "retries": int}
+_KEYS = {
+    "region": str,
+    "scheme": str,
+    "endpoint_override": str,
+    "connect_timeout": float,
+    "request_timeout": float,
+    "force_virtual_addressing": lambda v: v.lower() in ("1", "true", "yes"),
+    "anonymous": lambda v: v.lower() in ("1", "true", "yes"),
+    "retries": int,
+}
 
 
 def public_uri(uri: str) -> str:
@@ -76,8 +84,17 @@ def describe(e: BaseException) -> str:
     text = str(e)
     if "NETWORK_CONNECTION" in text or "curlCode" in text or "Could not connect" in text:
         return f"endpoint unreachable ({first_line(e)})"
-    if any(k in text for k in ("ACCESS_DENIED", "SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY", "InvalidAccessKeyId",
-                               "AccessDenied", "SignatureDoesNotMatch")):
+    if any(
+        k in text
+        for k in (
+            "ACCESS_DENIED",
+            "SIGNATURE_DOES_NOT_MATCH",
+            "INVALID_ACCESS_KEY",
+            "InvalidAccessKeyId",
+            "AccessDenied",
+            "SignatureDoesNotMatch",
+        )
+    ):
         return f"credentials refused ({first_line(e)})"
     if "not found" in text.lower() and "bucket" in text.lower():
         return f"bucket does not exist ({first_line(e)})"
@@ -85,10 +102,26 @@ def describe(e: BaseException) -> str:
 
 
 # Markers of errors that a later attempt may not meet: the network, a busy or restarting server.
-_TRANSIENT = ("NETWORK_CONNECTION", "curlCode", "Could not connect", "Connection refused", "Connection reset",
-              "timed out", "Timeout", "SLOW_DOWN", "SlowDown", "INTERNAL_FAILURE", "InternalError",
-              "SERVICE_UNAVAILABLE", "ServiceUnavailable", "503", "500 ", "RequestTimeout", "Broken pipe",
-              "transient")
+_TRANSIENT = (
+    "NETWORK_CONNECTION",
+    "curlCode",
+    "Could not connect",
+    "Connection refused",
+    "Connection reset",
+    "timed out",
+    "Timeout",
+    "SLOW_DOWN",
+    "SlowDown",
+    "INTERNAL_FAILURE",
+    "InternalError",
+    "SERVICE_UNAVAILABLE",
+    "ServiceUnavailable",
+    "503",
+    "500 ",
+    "RequestTimeout",
+    "Broken pipe",
+    "transient",
+)
 
 
 def is_transient(e: BaseException) -> bool:

@@ -1,4 +1,5 @@
 """Stream a committed dataset part by part, row group by row group."""
+
 from __future__ import annotations
 
 import hashlib

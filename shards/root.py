@@ -3,6 +3,7 @@
 Every read and write of a stage goes through a CorpusRoot, so the same code runs
 on a local disk, S3, GCS or HDFS. Paths handed around are relative to the root.
 """
+
 from __future__ import annotations
 
 import os

@@ -2,18 +2,21 @@
 
 Extend it (stages add quality-signal columns), never break it.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
 
-SOURCE_TYPE = pa.struct([
-    pa.field("warc", pa.string()),      # WARC file, relative to the corpus root or as given
-    pa.field("offset", pa.int64()),     # byte offset of the record in that file
-    pa.field("length", pa.int64()),     # compressed length of the record
-])
+SOURCE_TYPE = pa.struct(
+    [
+        pa.field("warc", pa.string()),  # WARC file, relative to the corpus root or as given
+        pa.field("offset", pa.int64()),  # byte offset of the record in that file
+        pa.field("length", pa.int64()),  # compressed length of the record
+    ]
+)
 
 DOC_FIELDS = [
-    pa.field("id", pa.string(), nullable=False),   # stable hash of url + fetch time + content
+    pa.field("id", pa.string(), nullable=False),  # stable hash of url + fetch time + content
     pa.field("url", pa.string()),
     pa.field("host", pa.string()),
     pa.field("fetched_at", pa.timestamp("us", tz="UTC")),

@@ -18,6 +18,7 @@ Bucket count is sized so a bucket holds about ``target_bytes`` of text, so a
 shard is about ``target_bytes`` on disk too. Everything is a function of
 (seed, doc id), so a rerun writes the same shards.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,10 @@ from webmill.shards.schema import DOC_SCHEMA
 from webmill.shards.writer import DatasetWriter
 
 # the document schema's columns a trainer or a lineage query needs, plus the dataset each row came from
-SHARD_SCHEMA = pa.schema([DOC_SCHEMA.field(name) for name in ("id", "url", "host", "crawl_id", "lang", "title", "text", "n_chars")]
-                         + [pa.field("source_dataset", pa.string())])
+SHARD_SCHEMA = pa.schema(
+    [DOC_SCHEMA.field(name) for name in ("id", "url", "host", "crawl_id", "lang", "title", "text", "n_chars")]
+    + [pa.field("source_dataset", pa.string())]
+)
 SPLITS = ("train", "val")
 MANIFEST = "manifest.json"
 BUCKETS = "_buckets"
@@ -53,8 +56,10 @@ def resolve_sources(root: CorpusRoot, mix: dict[str, float]) -> dict[str, float]
     if not mix:
         found = run_datasets(root, "dedup", "docs")
         if not found:
-            raise UserError(f"corpus root {root.display()}: no deduplicated documents to shard (run `webmill dedup` first, "
-                            "or name datasets in [shards] mix)")
+            raise UserError(
+                f"corpus root {root.display()}: no deduplicated documents to shard (run `webmill dedup` first, "
+                "or name datasets in [shards] mix)"
+            )
         return dict.fromkeys(found, 0.0)
     out = {}
     for name, weight in mix.items():
@@ -96,13 +101,11 @@ def fingerprint(root: CorpusRoot, sources: dict[str, float], cfg: ShardsConfig) 
         h.update(f"{ds}={sources[ds]};".encode())
         for p in DatasetReader(root, ds).parts:
             h.update(f"{p['path']}:{p['sha256']}:{p['rows']};".encode())
-    h.update(json.dumps({k: getattr(cfg, k) for k in ("seed", "val_fraction", "target_bytes", "row_group_rows")},
-                        sort_keys=True).encode())
+    h.update(json.dumps({k: getattr(cfg, k) for k in ("seed", "val_fraction", "target_bytes", "row_group_rows")}, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
-def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
-                 ray_fn=None) -> dict:
+def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None, ray_fn=None) -> dict:
     """Write ``shards/<name>/{train,val}`` and ``shards/<name>/manifest.json``; returns the manifest.
     Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
     from webmill.locks import run_lock
@@ -111,8 +114,7 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
         return _build_shards_locked(root, cfg, name=name, on_progress=on_progress, ray_fn=ray_fn)
 
 
-def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None,
-                         ray_fn=None) -> dict:
+def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None, on_progress=None, ray_fn=None) -> dict:
     from webmill.runtime import ensure_ray
 
     name = name or cfg.name  # checked by run_lock
@@ -149,14 +151,35 @@ def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | Non
         for unit in sorted(m.units):
             rec = m.units[unit]
             for p in rec.parts:
-                shards.append({"path": f"{split}/{p['path']}", "rows": p["rows"], "bytes": p["bytes"], "sha256": p["sha256"],
-                               "chars": rec.stats.get("chars", 0)})
+                shards.append(
+                    {
+                        "path": f"{split}/{p['path']}",
+                        "rows": p["rows"],
+                        "bytes": p["bytes"],
+                        "sha256": p["sha256"],
+                        "chars": rec.stats.get("chars", 0),
+                    }
+                )
         splits[split] = {"rows": m.rows, "bytes": m.bytes, "chars": sum(s["chars"] for s in shards), "shards": shards}
     manifest = {
-        "name": name, "fingerprint": fp, "seed": cfg.seed, "val_fraction": cfg.val_fraction,
-        "sources": {ds: {"weight": sources[ds], "keep_probability": round(keep_p[ds], 6), "chars_in": chars[ds],
-                         "rows_in": readers[ds].num_rows, "rows_out": counts[ds]} for ds in sources},
-        "buckets": n_buckets, "splits": splits, "tokenizer": None, "created_at": time.time(),
+        "name": name,
+        "fingerprint": fp,
+        "seed": cfg.seed,
+        "val_fraction": cfg.val_fraction,
+        "sources": {
+            ds: {
+                "weight": sources[ds],
+                "keep_probability": round(keep_p[ds], 6),
+                "chars_in": chars[ds],
+                "rows_in": readers[ds].num_rows,
+                "rows_out": counts[ds],
+            }
+            for ds in sources
+        },
+        "buckets": n_buckets,
+        "splits": splits,
+        "tokenizer": None,
+        "created_at": time.time(),
         "seconds": round(time.time() - t0, 2),
     }
     root.write_bytes_atomic(json.dumps(manifest, indent=1, sort_keys=True).encode(), base, MANIFEST)
@@ -170,7 +193,7 @@ def _chars(root: CorpusRoot, readers: dict[str, DatasetReader]) -> dict[str, int
 
     tasks = [(root, ds, part["path"]) for ds, r in readers.items() for part in r.parts]
     out = dict.fromkeys(readers, 0)
-    for result in (run_tasks(_part_chars, tasks) if tasks else []):
+    for result in run_tasks(_part_chars, tasks) if tasks else []:
         out[result["dataset"]] += result["chars"]
     return out
 
@@ -202,7 +225,7 @@ def _map_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress) -> t
             tasks.append((root, base, name, ds, part["path"], keep_p[ds], n_buckets, cfg.seed, cfg.val_fraction, fp))
     counts = dict.fromkeys(readers, 0)
     seen = 0
-    for result in (run_tasks(_map_part, tasks) if tasks else []):
+    for result in run_tasks(_map_part, tasks) if tasks else []:
         counts[result["dataset"]] += result["kept"]
         seen += result["rows"]
         if on_progress:
@@ -253,8 +276,7 @@ def _reduce_pass(root, base, maps: list[str], n_buckets: int, cfg, fp) -> None:
     """Pass 2: one task per (split, bucket), each committed as a unit (a rerun skips those)."""
     from webmill.runtime import run_tasks
 
-    tasks = [(root, base, maps, split, b, n_buckets, cfg.seed, cfg.row_group_rows, fp)
-             for split in SPLITS for b in range(n_buckets)]
+    tasks = [(root, base, maps, split, b, n_buckets, cfg.seed, cfg.row_group_rows, fp) for split in SPLITS for b in range(n_buckets)]
     for _ in run_tasks(_reduce_bucket, tasks):
         pass
 
@@ -269,16 +291,19 @@ def _reduce_bucket(root, base, maps, split, b, n_buckets, seed, row_group_rows, 
     for name in maps:
         pf = pq.ParquetFile(root.path(base, BUCKETS, name + ".parquet"), filesystem=root.fs)
         k = pf.schema_arrow.get_field_index("key")
-        groups = [g for g in range(pf.num_row_groups)
-                  if pf.metadata.row_group(g).column(k).statistics.min == key]
+        groups = [g for g in range(pf.num_row_groups) if pf.metadata.row_group(g).column(k).statistics.min == key]
         if groups:
             pieces.append(pf.read_row_groups(groups).drop_columns(["key"]))
     table = pa.concat_tables(pieces) if pieces else SHARD_SCHEMA.empty_table()
     if table.num_rows:
         order = np.random.default_rng([seed, b, SPLITS.index(split)]).permutation(table.num_rows)
         table = table.take(order)
-    dw.write_unit(unit, [table] if table.num_rows else [], fingerprint=fp,
-                  stats={"chars": int(pc.sum(table["n_chars"]).as_py() or 0) if table.num_rows else 0})
+    dw.write_unit(
+        unit,
+        [table] if table.num_rows else [],
+        fingerprint=fp,
+        stats={"chars": int(pc.sum(table["n_chars"]).as_py() or 0) if table.num_rows else 0},
+    )
     return {"unit": unit, "rows": table.num_rows}
 
 

@@ -14,6 +14,7 @@ Each part is written under ``_tmp/`` and renamed into place when complete; the
 unit's commit record is written last. A unit killed half-way leaves no commit
 record, so its parts are invisible to readers and rewritten by the rerun.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,8 +69,9 @@ class DatasetWriter:
     def unit(self, unit: str, fingerprint: str | None = None) -> "UnitWriter":
         return UnitWriter(self, unit, fingerprint)
 
-    def write_unit(self, unit: str, batches: Iterable[pa.RecordBatch | pa.Table], fingerprint: str | None = None,
-                   stats: dict | None = None) -> UnitRecord | None:
+    def write_unit(
+        self, unit: str, batches: Iterable[pa.RecordBatch | pa.Table], fingerprint: str | None = None, stats: dict | None = None
+    ) -> UnitRecord | None:
         """Write and commit one unit; skip it (returning None) if already committed."""
         if self.is_committed(unit, fingerprint):
             return None
@@ -160,8 +162,7 @@ class UnitWriter:
         self._tmp_path = root.path(ds.dataset, TMP, f"{self.slug}-{len(self.parts):05d}.{uuid.uuid4().hex[:8]}.parquet")
         root.fs.create_dir(posixpath.dirname(self._tmp_path), recursive=True)
         self._sink = _HashingSink(root.fs.open_output_stream(self._tmp_path, compression=None), ds.checksum)
-        self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), ds.schema, compression=ds.compression,
-                                        write_statistics=True)
+        self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), ds.schema, compression=ds.compression, write_statistics=True)
         self._part_rows = 0
 
     def _close_part(self) -> None:

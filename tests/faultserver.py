@@ -15,6 +15,7 @@ Routes under ``/_fault/``:
   headers/<name>/<value>   a page with that response header
   link-to?u=<url>          a page linking to that URL
 """
+
 from __future__ import annotations
 
 import gzip
@@ -38,7 +39,7 @@ class FaultHandler(QuietHandler):
         path = urllib.parse.urlsplit(self.path).path
         if not path.startswith("/_fault/"):
             return super().do_GET()
-        parts = path[len("/_fault/"):].split("/")
+        parts = path[len("/_fault/") :].split("/")
         kind, args = parts[0], parts[1:]
         handler = getattr(self, "fault_" + kind.replace("-", "_"), None)
         if handler is None:
@@ -117,13 +118,14 @@ class FaultHandler(QuietHandler):
         y, m = int(year), int(month)
         nxt = (y + (m == 12), m % 12 + 1)
         prv = (y - (m == 1), (m - 2) % 12 + 1)
-        body = (f"<a href='/_fault/calendar/{nxt[0]}/{nxt[1]}'>next</a> "
-                f"<a href='/_fault/calendar/{prv[0]}/{prv[1]}'>prev</a>")
+        body = f"<a href='/_fault/calendar/{nxt[0]}/{nxt[1]}'>next</a> <a href='/_fault/calendar/{prv[0]}/{prv[1]}'>prev</a>"
         self._page(200, self._html(f"calendar {y}-{m}", body))
 
     def fault_enc(self, charset):
-        text = {"windows-1252": "Café crème, naïve façade — “quoted” déjà vu. " * 20,
-                "shift_jis": "日本語のページです。これはテストの文章です。" * 20}.get(charset.lower(), "plain text " * 20)
+        text = {
+            "windows-1252": "Café crème, naïve façade — “quoted” déjà vu. " * 20,
+            "shift_jis": "日本語のページです。これはテストの文章です。" * 20,
+        }.get(charset.lower(), "plain text " * 20)
         body = PAGE.format(title=charset, body=text).encode(charset)
         self._page(200, body, ctype=f"text/html; charset={charset}")
 
@@ -132,8 +134,10 @@ class FaultHandler(QuietHandler):
         self._page(200, body, headers={"Content-Encoding": "gzip"})
 
     def fault_links(self):
-        body = ("<a href='http://10.0.0.1/secret'>private</a> <a href='file:///etc/passwd'>file</a> "
-                "<a href='http://169.254.169.254/latest/meta-data/'>metadata</a> <a href='/index.html'>home</a>")
+        body = (
+            "<a href='http://10.0.0.1/secret'>private</a> <a href='file:///etc/passwd'>file</a> "
+            "<a href='http://169.254.169.254/latest/meta-data/'>metadata</a> <a href='/index.html'>home</a>"
+        )
         self._page(200, self._html("links out", body))
 
     def fault_link_to(self, *rest):

@@ -1,5 +1,6 @@
 """A pyarrow filesystem handler that forwards every call to a wrapped filesystem; tests subclass it
 to count requests or inject failures."""
+
 from __future__ import annotations
 
 import pyarrow.fs as pafs

@@ -9,6 +9,7 @@ one line, the figure the README quotes:
 An input is survived when its test passed: the stage counted it with a reason and went on,
 or refused it with one clear line, and nothing outside the root changed.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -49,5 +50,6 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     if _TALLY["tried"]:
-        terminalreporter.write_line(f"hostile inputs tried: {_TALLY['tried']}; survived: {_TALLY['survived']}; "
-                                    f"documents lost: {_TALLY['lost']}")
+        terminalreporter.write_line(
+            f"hostile inputs tried: {_TALLY['tried']}; survived: {_TALLY['survived']}; documents lost: {_TALLY['lost']}"
+        )

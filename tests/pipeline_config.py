@@ -1,9 +1,11 @@
 """The small pipeline config the end-to-end tests run: a served site, a tiny tokenizer and model."""
+
 from __future__ import annotations
 
 
-def config_text(seed_url: str, max_steps: int = 12, *, eval_every: int = 6, checkpoint_every: int = 3,
-                crawl: str = "", **extra_tables: str) -> str:
+def config_text(
+    seed_url: str, max_steps: int = 12, *, eval_every: int = 6, checkpoint_every: int = 3, crawl: str = "", **extra_tables: str
+) -> str:
     """``crawl``: more lines for the [crawl] table; ``extra_tables``: table name → its lines."""
     text = f"""
 [crawl]

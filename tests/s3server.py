@@ -6,6 +6,7 @@ bucket), so wrong credentials are refused as AWS refuses them. ``PausableProxy``
 sits in front of it for the fault tests: ``pause()`` drops every connection and
 stops listening, as a restarting server does, while the objects survive.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,34 +45,51 @@ class S3Server:
         self.port = free_port()
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"}
         moto = Path(sys.executable).parent / "moto_server"
-        self.proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_port(self.port)
         import boto3
 
-        kw = dict(endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
-                  aws_access_key_id="setup", aws_secret_access_key="setup")
+        kw = dict(
+            endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup"
+        )
         iam = boto3.client("iam", **kw)
         iam.create_user(UserName="webmill")
         key = iam.create_access_key(UserName="webmill")["AccessKey"]
-        iam.put_user_policy(UserName="webmill", PolicyName="s3", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        iam.put_user_policy(
+            UserName="webmill",
+            PolicyName="s3",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+        )
         boto3.client("s3", **kw).create_bucket(Bucket=BUCKET)
         self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
         # what a process needs to reach the server: the credentials, and no EC2 metadata lookups
-        self.env = {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret,
-                    "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+        self.env = {
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
 
     def uri(self, prefix: str | None = None, *, port: int | None = None, bucket: str = BUCKET) -> str:
         prefix = prefix or f"t-{uuid.uuid4().hex[:10]}"
-        return (f"s3://{bucket}/{prefix}?endpoint_override=127.0.0.1:{port or self.port}"
-                "&scheme=http&region=us-east-1")
+        return f"s3://{bucket}/{prefix}?endpoint_override=127.0.0.1:{port or self.port}&scheme=http&region=us-east-1"
 
     def boto(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
-                            aws_access_key_id=self.key_id, aws_secret_access_key=self.secret)
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+        )
 
     def keys(self, prefix: str) -> list[str]:
         out, token = [], None

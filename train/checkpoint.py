@@ -7,6 +7,7 @@ A checkpoint is written as a folder (renamed into place on a disk, put file by f
 an object store), then ``latest`` is replaced atomically: a crash leaves the previous
 checkpoint in force, on any filesystem the root is on.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,10 +37,12 @@ def save(run: RunFiles, step: int, model, optimizer, state: dict) -> str:
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    files = {"model.safetensors": tensors_bytes(weights_for_disk(model)),
-             "optimizer.pt": torch_bytes(optimizer.state_dict()),
-             "rng.safetensors": tensors_bytes(rng),
-             "state.json": json.dumps({**state, "step": step}, indent=1, sort_keys=True).encode()}
+    files = {
+        "model.safetensors": tensors_bytes(weights_for_disk(model)),
+        "optimizer.pt": torch_bytes(optimizer.state_dict()),
+        "rng.safetensors": tensors_bytes(rng),
+        "state.json": json.dumps({**state, "step": step}, indent=1, sort_keys=True).encode(),
+    }
     shown = run.write_folder(files, CHECKPOINTS, name)
     run.write_bytes(name.encode(), CHECKPOINTS, "latest")
     return shown
@@ -83,8 +86,7 @@ def restore(run: RunFiles, name: str, model, optimizer, device) -> dict:
     load_model(model, run.read_bytes(CHECKPOINTS, name, "model.safetensors"), run.display(CHECKPOINTS, name, "model.safetensors"))
     shown = run.display(CHECKPOINTS, name, "optimizer.pt")
     try:
-        opt_state = torch.load(io.BytesIO(run.read_bytes(CHECKPOINTS, name, "optimizer.pt")), map_location=device,
-                               weights_only=True)
+        opt_state = torch.load(io.BytesIO(run.read_bytes(CHECKPOINTS, name, "optimizer.pt")), map_location=device, weights_only=True)
         optimizer.load_state_dict(opt_state)
     except Exception as e:  # torch raises many types for a damaged pickle
         raise UserError(f"{shown}: corrupt checkpoint file ({first_line(e)})") from None

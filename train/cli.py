@@ -1,4 +1,5 @@
 """``webmill tokenizer train``, ``webmill train`` and ``webmill generate``."""
+
 from __future__ import annotations
 
 import click
@@ -22,10 +23,13 @@ def tokenizer_train(ctx, shards, vocab_size, as_json):
     from webmill.train.tokenizer import train_for_shards
 
     cfg = override(ctx.config.train, section="train", vocab_size=vocab_size)
-    info = train_for_shards(ctx.root(), shards, vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_max_chars,
-                            doc_cap=cfg.tokenizer_doc_cap, ray_fn=ctx.ray)
-    lines = [f"tokenizer for {info['shards']}: {info['vocab_size']:,} tokens, {info['chars_per_token']:.2f} chars/token "
-             f"on {info['heldout_docs']:,} held-out documents ({info['heldout']})"]
+    info = train_for_shards(
+        ctx.root(), shards, vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_max_chars, doc_cap=cfg.tokenizer_doc_cap, ray_fn=ctx.ray
+    )
+    lines = [
+        f"tokenizer for {info['shards']}: {info['vocab_size']:,} tokens, {info['chars_per_token']:.2f} chars/token "
+        f"on {info['heldout_docs']:,} held-out documents ({info['heldout']})"
+    ]
     if "tokens" in info:
         lines.append("  tokens: " + ", ".join(f"{k} {v:,}" for k, v in info["tokens"].items()))
     lines.append(f"  saved: {info['path']}/tokenizer.json")
@@ -50,15 +54,25 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
     from webmill.train.launch import run_training
     from webmill.train.plan import make_plan, resume_plan
 
-    cfg = override(ctx.config.train, section="train", preset=preset, max_steps=max_steps, stop_after=stop_after,
-                   workers=workers, gpus_per_worker=gpus_per_worker, device=device)
+    cfg = override(
+        ctx.config.train,
+        section="train",
+        preset=preset,
+        max_steps=max_steps,
+        stop_after=stop_after,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        device=device,
+    )
     root = ctx.root()
     plan = resume_plan(root, resume, cfg) if resume else make_plan(root, cfg, shards=shards, name=name)
     s = run_training(plan, ray_fn=ctx.ray)
-    lines = [f"train {s['name']}: step {s['step']}/{s['max_steps']}, {s['tokens_seen']:,} tokens, "
-             f"train loss {_fmt(s['train_loss'])}, val loss {_fmt(s['val_loss'])} "
-             f"(unigram entropy {_fmt(s['val_unigram_entropy'])})",
-             f"  run: {s['run_dir']}"]
+    lines = [
+        f"train {s['name']}: step {s['step']}/{s['max_steps']}, {s['tokens_seen']:,} tokens, "
+        f"train loss {_fmt(s['train_loss'])}, val loss {_fmt(s['val_loss'])} "
+        f"(unigram entropy {_fmt(s['val_unigram_entropy'])})",
+        f"  run: {s['run_dir']}",
+    ]
     if s.get("final"):
         lines.append(f"  model: {s['final']} (transformers.AutoModelForCausalLM.from_pretrained)")
     else:
@@ -87,8 +101,7 @@ def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, dev
     root = None if os.path.isdir(run_dir) else ctx.root(create=False, writable=False)
     model, tok = load_run(RunFiles.named(root, run_dir), pick_device(device))
     click.echo(prompt, nl=False)
-    for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                             top_k=top_k or None, seed=seed):
+    for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k or None, seed=seed):
         click.echo(piece, nl=False)
     click.echo()
 

@@ -1,4 +1,5 @@
 """The ``[train]`` table: tokenizer and trainer settings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Peak FLOP/s of the device a run is on, read from the device (for the MFU estimate)."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,17 @@ import subprocess
 import torch
 
 # dense bf16/fp16 tensor-core FLOPs per clock per SM, by compute capability
-CUDA_FLOPS_PER_CLOCK_PER_SM = {(7, 0): 1024, (7, 5): 512, (8, 0): 2048, (8, 6): 512, (8, 7): 512, (8, 9): 512,
-                               (9, 0): 4096, (10, 0): 8192, (12, 0): 1024}
+CUDA_FLOPS_PER_CLOCK_PER_SM = {
+    (7, 0): 1024,
+    (7, 5): 512,
+    (8, 0): 2048,
+    (8, 6): 512,
+    (8, 7): 512,
+    (8, 9): 512,
+    (9, 0): 4096,
+    (10, 0): 8192,
+    (12, 0): 1024,
+}
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -26,8 +36,12 @@ def _cuda_peak(device: torch.device) -> float | None:
     clock_khz = getattr(props, "clock_rate", None)
     if not clock_khz:
         try:
-            out = subprocess.run(["nvidia-smi", f"--id={device.index or 0}", "--query-gpu=clocks.max.sm",
-                                  "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+            out = subprocess.run(
+                ["nvidia-smi", f"--id={device.index or 0}", "--query-gpu=clocks.max.sm", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             clock_khz = float(out.stdout.strip().splitlines()[0]) * 1000
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
             return None

@@ -1,4 +1,5 @@
 """Load a trained run (its ``final/`` folder or newest checkpoint) and sample from it with a KV cache."""
+
 from __future__ import annotations
 
 import torch
@@ -37,11 +38,10 @@ def stream_text(model, tok, prompt: str, *, max_new_tokens: int, temperature: fl
     ids = [model.cfg.bos_id] + tok.encode(prompt, add_special_tokens=False).ids
     new: list[int] = []
     shown = ""
-    for token in model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
-                                eos_id=model.cfg.eos_id):
+    for token in model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed, eos_id=model.cfg.eos_id):
         new.append(token)
         text = tok.decode(new, skip_special_tokens=True)
         if text.endswith("\ufffd"):
             continue
-        yield text[len(shown):]
+        yield text[len(shown) :]
         shown = text

@@ -1,4 +1,5 @@
 """Run the training function in this process, or on N Ray Train workers (DDP: gloo on CPU, NCCL on GPUs)."""
+
 from __future__ import annotations
 
 import posixpath
@@ -58,7 +59,8 @@ def _run_on_ray(plan: dict) -> dict:
     plan = {**plan, "_cpus_per_worker": cpus}
     resources = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
     trainer = TorchTrainer(
-        _ray_worker, train_loop_config=plan,
+        _ray_worker,
+        train_loop_config=plan,
         scaling_config=ScalingConfig(num_workers=cfg["workers"], use_gpu=gpus > 0, resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if gpus > 0 else "gloo"),
         # Ray Train's own files (we keep no checkpoints there) also live in the run's folder of the root

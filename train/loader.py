@@ -17,6 +17,7 @@ the whole loader is a few integers per stream; ``load_state_dict`` re-reads
 one row group and skips to the token, and the next batch is the one the
 uninterrupted run would have produced.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,8 @@ from webmill.errors import UserError, first_line
 
 @dataclass(frozen=True)
 class Unit:
-    path: str      # absolute path of the Parquet part in ``fs``
-    group: int     # row group index
+    path: str  # absolute path of the Parquet part in ``fs``
+    group: int  # row group index
     rows: int
 
 
@@ -63,27 +64,43 @@ def in_val_split(doc_id: str, fraction: float) -> bool:
 class PackedLoader:
     """Iterate ``(B, seq_len + 1)`` int64 batches; ``state_dict()`` is the position after the last batch yielded."""
 
-    def __init__(self, fs, units: list[Unit], tokenizer, *, seq_len: int, batch_rows: int, bos_id: int,
-                 rank: int = 0, world_size: int = 1, workers: int = 1, seed: int = 0, max_doc_tokens: int | None = None,
-                 id_filter: tuple[str, float] | None = None, loop: bool = True, prefetch: int = 4):
+    def __init__(
+        self,
+        fs,
+        units: list[Unit],
+        tokenizer,
+        *,
+        seq_len: int,
+        batch_rows: int,
+        bos_id: int,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 1,
+        seed: int = 0,
+        max_doc_tokens: int | None = None,
+        id_filter: tuple[str, float] | None = None,
+        loop: bool = True,
+        prefetch: int = 4,
+    ):
         self.fs, self.units, self.tok = fs, units, tokenizer
         self.seq_len, self.batch_rows, self.bos_id = seq_len, batch_rows, bos_id
         self.rank, self.world_size, self.workers, self.seed = rank, world_size, workers, seed
         self.max_doc_tokens = max_doc_tokens or 1024 * seq_len
-        self.id_filter = id_filter    # ("train" | "val", fraction): split by a hash of the doc id
+        self.id_filter = id_filter  # ("train" | "val", fraction): split by a hash of the doc id
         self.loop, self.prefetch = loop, prefetch
         n_streams = world_size * workers
         if len(units) < n_streams:
-            raise UserError(f"only {len(units)} row group(s) for {n_streams} loader streams "
-                            f"({world_size} rank(s) × {workers} worker(s)); use fewer workers or smaller row groups")
+            raise UserError(
+                f"only {len(units)} row group(s) for {n_streams} loader streams "
+                f"({world_size} rank(s) × {workers} worker(s)); use fewer workers or smaller row groups"
+            )
         self._state = {"streams": [{"epoch": 0, "unit": 0, "doc": 0, "tok": 0} for _ in range(workers)], "turn": 0}
         self.stats = {"docs": 0, "empty_docs": 0, "doc_tokens": 0, "cropped_tokens": 0, "rows": 0}
         self._thread = None
 
     # state -----------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"streams": [dict(s) for s in self._state["streams"]], "turn": self._state["turn"],
-                "layout": self._layout()}
+        return {"streams": [dict(s) for s in self._state["streams"]], "turn": self._state["turn"], "layout": self._layout()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("layout") != self._layout():
@@ -91,14 +108,21 @@ class PackedLoader:
         self._state = {"streams": [dict(s) for s in state["streams"]], "turn": state["turn"]}
 
     def _layout(self) -> dict:
-        return {"units": len(self.units), "rank": self.rank, "world_size": self.world_size, "workers": self.workers,
-                "seq_len": self.seq_len, "batch_rows": self.batch_rows, "seed": self.seed}
+        return {
+            "units": len(self.units),
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "workers": self.workers,
+            "seq_len": self.seq_len,
+            "batch_rows": self.batch_rows,
+            "seed": self.seed,
+        }
 
     # streams ---------------------------------------------------------------
     def _stream_units(self, stream: int, epoch: int) -> list[Unit]:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
         s = self.rank * self.workers + stream
-        return [self.units[i] for i in order[s::self.world_size * self.workers]]
+        return [self.units[i] for i in order[s :: self.world_size * self.workers]]
 
     def _documents(self, unit: Unit) -> list[list[int]]:
         with self.fs.open_input_file(unit.path) as f:
@@ -117,7 +141,7 @@ class PackedLoader:
             self.stats["doc_tokens"] += len(ids)
             if len(ids) > self.max_doc_tokens:
                 self.stats["cropped_tokens"] += len(ids) - self.max_doc_tokens
-                ids = ids[:self.max_doc_tokens]
+                ids = ids[: self.max_doc_tokens]
             out.append(ids)
         self.stats["docs"] += len(out)
         return out
@@ -137,7 +161,7 @@ class PackedLoader:
                     doc = docs[d]
                     while t < len(doc):
                         take = min(need - len(row), len(doc) - t)
-                        row.extend(doc[t:t + take])
+                        row.extend(doc[t : t + take])
                         t += take
                         if len(row) == need:
                             produced = True
@@ -150,8 +174,7 @@ class PackedLoader:
             epoch, k = epoch + 1, 0
             empty_epochs = 0 if produced else empty_epochs + 1
             if empty_epochs >= 2:
-                raise UserError(f"loader stream {self.rank * self.workers + stream}: its shards hold no tokens "
-                                f"for a {need}-token row")
+                raise UserError(f"loader stream {self.rank * self.workers + stream}: its shards hold no tokens for a {need}-token row")
 
     def _batches(self):
         streams = [self._rows(w, self._state["streams"][w]) for w in range(self.workers)]

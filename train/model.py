@@ -6,6 +6,7 @@ embeddings and grouped-query attention, attention through
 ``scaled_dot_product_attention``. ``forward`` takes an optional KV cache for
 generation.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,14 +57,29 @@ class ModelConfig:
     def to_hf(self) -> dict:
         """``config.json`` for ``transformers.LlamaForCausalLM``."""
         return {
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": self.vocab_size,
-            "hidden_size": self.dim, "intermediate_size": self.ffn_dim, "num_hidden_layers": self.n_layers,
-            "num_attention_heads": self.n_heads, "num_key_value_heads": self.n_kv_heads, "head_dim": self.head_dim,
-            "hidden_act": "silu", "max_position_embeddings": self.max_seq_len, "rms_norm_eps": self.norm_eps,
-            "rope_theta": self.rope_theta, "rope_parameters": {"rope_type": "default", "rope_theta": self.rope_theta},
-            "tie_word_embeddings": self.tie_embeddings, "attention_bias": False, "mlp_bias": False,
-            "attention_dropout": 0.0, "bos_token_id": self.bos_id, "eos_token_id": self.eos_id,
-            "torch_dtype": "float32", "use_cache": True, "initializer_range": 0.02,
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.dim,
+            "intermediate_size": self.ffn_dim,
+            "num_hidden_layers": self.n_layers,
+            "num_attention_heads": self.n_heads,
+            "num_key_value_heads": self.n_kv_heads,
+            "head_dim": self.head_dim,
+            "hidden_act": "silu",
+            "max_position_embeddings": self.max_seq_len,
+            "rms_norm_eps": self.norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_parameters": {"rope_type": "default", "rope_theta": self.rope_theta},
+            "tie_word_embeddings": self.tie_embeddings,
+            "attention_bias": False,
+            "mlp_bias": False,
+            "attention_dropout": 0.0,
+            "bos_token_id": self.bos_id,
+            "eos_token_id": self.eos_id,
+            "torch_dtype": "float32",
+            "use_cache": True,
+            "initializer_range": 0.02,
         }
 
 
@@ -121,8 +137,7 @@ class Attention(nn.Module):
         causal = t > 1 and k.shape[2] == t
         if t > 1 and not causal:
             raise ValueError("multi-token decode with a non-empty cache is not supported")
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal,
-                                           enable_gqa=self.cfg.n_kv_heads != self.cfg.n_heads)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=self.cfg.n_kv_heads != self.cfg.n_heads)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -181,14 +196,12 @@ class LlamaLM(nn.Module):
             else:
                 nn.init.normal_(p, 0.0, 0.02, generator=g)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: list | None = None,
-                start: int = 0):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: list | None = None, start: int = 0):
         t = idx.shape[1]
         if start + t > self.cfg.max_seq_len:
-            raise UserError(f"sequence of {start + t} tokens is longer than the model's rotary table "
-                            f"({self.cfg.max_seq_len})")
-        cos = self.rope_cos[start:start + t].to(idx.device)
-        sin = self.rope_sin[start:start + t].to(idx.device)
+            raise UserError(f"sequence of {start + t} tokens is longer than the model's rotary table ({self.cfg.max_seq_len})")
+        cos = self.rope_cos[start : start + t].to(idx.device)
+        sin = self.rope_sin[start : start + t].to(idx.device)
         x = self.model.embed_tokens(idx)
         for i, layer in enumerate(self.model.layers):
             x = layer(x, cos, sin, None if cache is None else cache[i])
@@ -211,8 +224,16 @@ class LlamaLM(nn.Module):
         return 6 * self.num_params(embeddings=False) + 12 * c.n_layers * c.dim * seq_len
 
     @torch.no_grad()
-    def generate(self, prompt: list[int], max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
-                 seed: int | None = None, eos_id: int | None = None):
+    def generate(
+        self,
+        prompt: list[int],
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        eos_id: int | None = None,
+    ):
         """Yield new token ids one at a time, with a KV cache."""
         device = self.lm_head.weight.device
         g = torch.Generator(device=device)

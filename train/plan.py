@@ -4,6 +4,7 @@ The plan is a plain dict so the same training function receives it in-process
 and on every Ray Train worker. It is written to ``runs/<name>/plan.json``; a
 resume reads it back and refuses a different model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,18 +34,32 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
         train = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["train"]["shards"]]
         val = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["val"]["shards"]]
         sums = {s["path"]: s["sha256"] for sp in manifest["splits"].values() for s in sp["shards"]}
-        return {"name": shards, "dataset": f"shards/{shards}", "train": train, "val": val, "id_filter": None,
-                "sha256": sums, "manifest_fingerprint": manifest["fingerprint"],
-                "tokenizer": f"shards/{shards}/tokenizer"}
+        return {
+            "name": shards,
+            "dataset": f"shards/{shards}",
+            "train": train,
+            "val": val,
+            "id_filter": None,
+            "sha256": sums,
+            "manifest_fingerprint": manifest["fingerprint"],
+            "tokenizer": f"shards/{shards}/tokenizer",
+        }
     if not root.exists(shards):
         raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")
     reader = DatasetReader(root, shards)
     if not reader.parts:
         raise UserError(f"no shards at {root.display(shards)}: the dataset has no committed parts")
     paths = reader.paths()
-    return {"name": shards.strip("/").replace("/", "-"), "dataset": shards, "train": paths, "val": paths,
-            "id_filter": val_fraction, "sha256": {p["path"]: p["sha256"] for p in reader.parts},
-            "manifest_fingerprint": None, "tokenizer": f"{shards.strip('/')}/_tokenizer"}
+    return {
+        "name": shards.strip("/").replace("/", "-"),
+        "dataset": shards,
+        "train": paths,
+        "val": paths,
+        "id_filter": val_fraction,
+        "sha256": {p["path"]: p["sha256"] for p in reader.parts},
+        "manifest_fingerprint": None,
+        "tokenizer": f"{shards.strip('/')}/_tokenizer",
+    }
 
 
 def load_tokenizer(root: CorpusRoot, ref: str):
@@ -57,25 +72,33 @@ def load_tokenizer(root: CorpusRoot, ref: str):
 def model_config(cfg: TrainConfig, tok) -> ModelConfig:
     """The [train] preset sized to the tokenizer, with its special-token ids."""
     ids = toklib.special_ids(tok)
-    return ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None,
-                              bos_id=ids["bos"], eos_id=ids["eos"])
+    return ModelConfig.preset(cfg.preset, tok.get_vocab_size(), max_seq_len=cfg.max_position or None, bos_id=ids["bos"], eos_id=ids["eos"])
 
 
-def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: str | None,
-              tokenizer_path: str | None = None) -> dict:
+def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: str | None, tokenizer_path: str | None = None) -> dict:
     data = shard_inputs(root, shards, cfg.val_fraction)
     tok_ref = os.path.abspath(tokenizer_path) if tokenizer_path else data["tokenizer"]
-    if not (os.path.exists(os.path.join(tok_ref, "tokenizer.json")) if os.path.isabs(tok_ref)
-            else root.exists(tok_ref, "tokenizer.json")):
+    if not (os.path.exists(os.path.join(tok_ref, "tokenizer.json")) if os.path.isabs(tok_ref) else root.exists(tok_ref, "tokenizer.json")):
         raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
     model = model_config(cfg, load_tokenizer(root, tok_ref))
     if cfg.seq_len > model.max_seq_len:
-        raise UserError(f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
-                        f"({model.max_seq_len} positions; raise [train] max_position)")
+        raise UserError(
+            f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
+            f"({model.max_seq_len} positions; raise [train] max_position)"
+        )
     name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
     run = f"{RUNS}/{name}"
-    return {"name": name, "run": run, "run_dir": root.display(run), "root": root.uri, "data": data,
-            "tokenizer": tok_ref, "model": model.to_dict(), "train": dataclasses.asdict(cfg), "created_at": time.time()}
+    return {
+        "name": name,
+        "run": run,
+        "run_dir": root.display(run),
+        "root": root.uri,
+        "data": data,
+        "tokenizer": tok_ref,
+        "model": model.to_dict(),
+        "train": dataclasses.asdict(cfg),
+        "created_at": time.time(),
+    }
 
 
 def save_plan(plan: dict) -> None:
@@ -102,8 +125,7 @@ def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
     if cfg is not None:
         new_model = model_config(cfg, load_tokenizer(root, plan["tokenizer"])).to_dict()
         old = plan["train"]
-        changed = {k: (old.get(k), v) for k, v in dataclasses.asdict(cfg).items()
-                   if k in MODEL_AND_DATA_KEYS and old.get(k) != v}
+        changed = {k: (old.get(k), v) for k, v in dataclasses.asdict(cfg).items() if k in MODEL_AND_DATA_KEYS and old.get(k) != v}
         if new_model != plan["model"]:
             changed["model"] = "preset or size differs"
         if changed:
@@ -114,7 +136,16 @@ def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
 
 
 # settings that define the run's model and token stream: a resume must keep them
-MODEL_AND_DATA_KEYS = ("preset", "seq_len", "micro_batch", "batch_tokens", "seed", "max_position", "val_fraction",
-                       "loader_workers", "workers")
+MODEL_AND_DATA_KEYS = (
+    "preset",
+    "seq_len",
+    "micro_batch",
+    "batch_tokens",
+    "seed",
+    "max_position",
+    "val_fraction",
+    "loader_workers",
+    "workers",
+)
 # settings a resume may change (to extend a run, or look more often)
 RESUMABLE_KEYS = ("max_steps", "max_tokens", "eval_every", "checkpoint_every", "stop_after", "device", "compile")

@@ -8,6 +8,7 @@ object store). A folder (a checkpoint, ``final/``) is renamed into place on a di
 on an object store its files are put one by one and the folder only counts once
 the file that names it (``latest``, or ``final/training.json``) is written last.
 """
+
 from __future__ import annotations
 
 import io
@@ -149,4 +150,3 @@ def torch_bytes(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
-

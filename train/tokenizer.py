@@ -1,4 +1,5 @@
 """A byte-level BPE tokenizer trained with HF ``tokenizers`` on a bounded sample of the shards."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ def train_bpe(texts: Iterator[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=2,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -44,8 +50,14 @@ def save(tok, folder: str) -> None:
     """``tokenizer.json`` plus the config ``transformers.AutoTokenizer`` reads (PreTrainedTokenizerFast)."""
     os.makedirs(folder, exist_ok=True)
     tok.save(os.path.join(folder, "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
-              "model_max_length": 1 << 30, "clean_up_tokenization_spaces": False}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "pad_token": PAD,
+        "model_max_length": 1 << 30,
+        "clean_up_tokenization_spaces": False,
+    }
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
         json.dump(config, f, indent=1)
     with open(os.path.join(folder, "special_tokens_map.json"), "w") as f:
@@ -106,8 +118,9 @@ def tokenizer_folder(root, shards: str) -> tuple[str, ...]:
     return (shards.strip("/"), "_tokenizer")
 
 
-def train_for_shards(root, shards: str | None, *, vocab_size: int, max_chars: int, doc_cap: int,
-                     heldout_docs: int = 2000, on_progress=None, ray_fn=None) -> dict:
+def train_for_shards(
+    root, shards: str | None, *, vocab_size: int, max_chars: int, doc_cap: int, heldout_docs: int = 2000, on_progress=None, ray_fn=None
+) -> dict:
     """Train on the shard set's train split, measure chars/token on its held-out split, count tokens per shard."""
     import tempfile
 
@@ -130,9 +143,15 @@ def train_for_shards(root, shards: str | None, *, vocab_size: int, max_chars: in
         heldout.extend(t for t in batch.column("text").to_pylist() if t)
         if len(heldout) >= heldout_docs:
             break
-    info = {"vocab_size": tok.get_vocab_size(), "trained_chars": max_chars, "doc_cap": doc_cap,
-            "heldout_docs": len(heldout[:heldout_docs]), "heldout": "val split" if is_set else "train sample",
-            "chars_per_token": round(chars_per_token(tok, heldout[:heldout_docs]), 4), "specials": SPECIALS}
+    info = {
+        "vocab_size": tok.get_vocab_size(),
+        "trained_chars": max_chars,
+        "doc_cap": doc_cap,
+        "heldout_docs": len(heldout[:heldout_docs]),
+        "heldout": "val split" if is_set else "train sample",
+        "chars_per_token": round(chars_per_token(tok, heldout[:heldout_docs]), 4),
+        "specials": SPECIALS,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         save(tok, tmp)
         write_info(tmp, info)

@@ -5,6 +5,7 @@ gradient accumulation up to ``batch_tokens`` per optimizer step, bf16 autocast
 on CUDA, fp32 on CPU, optional ``torch.compile``, periodic validation, a
 progress line and ``metrics.jsonl``, checkpoints, and at the end ``final/``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,6 +39,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             from webmill.errors import UserError
+
             raise UserError("[train] device = cuda, but no CUDA device is visible")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
@@ -109,9 +111,13 @@ def train_loop(plan: dict) -> dict:
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["weight_decay"]},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg["lr"], betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg["lr"],
+        betas=(0.9, 0.95),
+        eps=1e-8,
+        fused=device.type == "cuda",
+    )
 
     step, tokens_seen, history = 0, 0, {}
     # rank 0 picks the checkpoint and every rank resumes from that one, read from the root
@@ -120,6 +126,7 @@ def train_loop(plan: dict) -> dict:
         state = ckpt.restore(run, resume_from, model, optimizer, device)
         if state["model"] != plan["model"]:
             from webmill.errors import UserError
+
             raise UserError(f"{run.display('checkpoints', resume_from)}: checkpoint is for a different model")
         loader.load_state_dict(state["loaders"][dd.rank])
         step, tokens_seen, history = state["step"], state["tokens_seen"], state.get("history", {})
@@ -127,10 +134,11 @@ def train_loop(plan: dict) -> dict:
     train_model = model
     if dd.dist:
         from torch.nn.parallel import DistributedDataParallel
+
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg["compile"]:
         train_model = torch.compile(train_model)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
     flops_token = model.flops_per_token(seq_len)
     peak = peak_flops(device)
@@ -140,9 +148,11 @@ def train_loop(plan: dict) -> dict:
     val_entropy = None
     if dd.rank == 0:
         say = _Progress(stop_at, plan["name"])
-        say.line(f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
-                 f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {tokens_per_step:,} tokens/step "
-                 f"({dd.world} worker(s) × {accum} × {micro} × {seq_len}), {device.type}, steps {step}→{stop_at}")
+        say.line(
+            f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
+            f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {tokens_per_step:,} tokens/step "
+            f"({dd.world} worker(s) × {accum} × {micro} × {seq_len}), {device.type}, steps {step}→{stop_at}"
+        )
         if not data["val"]:
             say.line(f"train {plan['name']}: the validation split is empty; no validation loss will be reported")
     batches = iter(loader)
@@ -175,8 +185,7 @@ def train_loop(plan: dict) -> dict:
             now = time.time()
             if dd.rank == 0 and (now - t_last > 1.0 or step == stop_at):
                 tps = tok_last / (now - t_last)
-                record.update({"tokens_per_s": round(tps, 1),
-                               "mfu": round(tps * flops_token / peak, 5) if peak else None})
+                record.update({"tokens_per_s": round(tps, 1), "mfu": round(tps * flops_token / peak, 5) if peak else None})
                 t_last, tok_last = now, 0
             if step % cfg["eval_every"] == 0 or step == max_steps:
                 val, val_entropy = evaluate(model, plan, tok, device, autocast, root=run.root)
@@ -191,19 +200,34 @@ def train_loop(plan: dict) -> dict:
                 loaders = dd.gather(loader.state_dict())
                 if dd.rank == 0:
                     run.flush_metrics()
-                    ckpt.save(run, step, model, optimizer, {"model": plan["model"], "loaders": loaders,
-                                                           "tokens_seen": tokens_seen, "history": history,
-                                                           "train": cfg})
+                    ckpt.save(
+                        run,
+                        step,
+                        model,
+                        optimizer,
+                        {"model": plan["model"], "loaders": loaders, "tokens_seen": tokens_seen, "history": history, "train": cfg},
+                    )
                 dd.barrier()
     finally:
         if dd.rank == 0:
             say.close()
             run.flush_metrics()
-    summary = {"name": plan["name"], "run_dir": plan["run_dir"], "step": step, "max_steps": max_steps, "tokens_seen": tokens_seen,
-               "train_loss": history.get("train_loss"), "val_loss": history.get("val_loss"),
-               "val_unigram_entropy": val_entropy, "parameters": model.num_params(),
-               "flops_per_token": flops_token, "device": device.type, "workers": dd.world,
-               "loader": loader.stats, "finished": step >= max_steps}
+    summary = {
+        "name": plan["name"],
+        "run_dir": plan["run_dir"],
+        "step": step,
+        "max_steps": max_steps,
+        "tokens_seen": tokens_seen,
+        "train_loss": history.get("train_loss"),
+        "val_loss": history.get("val_loss"),
+        "val_unigram_entropy": val_entropy,
+        "parameters": model.num_params(),
+        "flops_per_token": flops_token,
+        "device": device.type,
+        "workers": dd.world,
+        "loader": loader.stats,
+        "finished": step >= max_steps,
+    }
     if dd.rank == 0 and step >= max_steps:
         summary["final"] = export_final(plan, run, model, summary)
     dd.barrier()
@@ -217,10 +241,21 @@ def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int =
     fs = (root or open_root(plan["root"])).fs
     id_filter = (split, cfg["val_fraction"]) if data["id_filter"] is not None else None
     train = split == "train"
-    return PackedLoader(fs, list_units(fs, data[split]), tok, seq_len=cfg["seq_len"], batch_rows=cfg["micro_batch"],
-                        bos_id=plan["model"]["bos_id"], rank=rank, world_size=world_size,
-                        workers=cfg["loader_workers"] if train else 1, seed=cfg["seed"],
-                        max_doc_tokens=cfg["max_doc_tokens"] or None, id_filter=id_filter, loop=train)
+    return PackedLoader(
+        fs,
+        list_units(fs, data[split]),
+        tok,
+        seq_len=cfg["seq_len"],
+        batch_rows=cfg["micro_batch"],
+        bos_id=plan["model"]["bos_id"],
+        rank=rank,
+        world_size=world_size,
+        workers=cfg["loader_workers"] if train else 1,
+        seed=cfg["seed"],
+        max_doc_tokens=cfg["max_doc_tokens"] or None,
+        id_filter=id_filter,
+        loop=train,
+    )
 
 
 @torch.no_grad()
@@ -266,9 +301,13 @@ class _Progress:
         self.last_print = now
         done = r["step"] / max(self.total, 1)
         bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
-        extra = "".join([f" tok/s {r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "",
-                         f" mfu {r['mfu'] * 100:.1f}%" if r.get("mfu") else "",
-                         f" val {r['val_loss']:.3f}" if "val_loss" in r else ""])
+        extra = "".join(
+            [
+                f" tok/s {r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "",
+                f" mfu {r['mfu'] * 100:.1f}%" if r.get("mfu") else "",
+                f" val {r['val_loss']:.3f}" if "val_loss" in r else "",
+            ]
+        )
         text = f"[{bar}] step {r['step']}/{self.total} loss {r['loss']:.3f} lr {r['lr']:.2e}{extra}"
         print(("\r" + text + " " * 8) if self.tty else text, file=sys.stderr, end="" if self.tty else "\n", flush=True)
 

@@ -5,6 +5,7 @@ or after the verb (``webmill.global_options``); each
 verb that does work ends with a human summary, or with ``--json`` one JSON
 object on the last line for schedulers and scripts.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,25 +70,36 @@ def finish(as_json: bool, summary: dict, lines: list[str]) -> None:
 def not_built(verb: str, issue: int) -> Callable:
     def run(**_):
         raise UserError(f"webmill {verb}: not built yet (issue #{issue})")
+
     return run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="webmill")
-@click.option("--root", envvar="WEBMILL_ROOT", default="./corpus", show_default=True,
-              help="corpus root: a path or a pyarrow.fs URI (s3://, gs://, hdfs://, file://) [env WEBMILL_ROOT]")
-@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
-              help="join this Ray cluster instead of starting an embedded one [env RAY_ADDRESS]")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML file with [root] [crawl] [clean] [dedup] [shards] [train] [run] tables")
+@click.option(
+    "--root",
+    envvar="WEBMILL_ROOT",
+    default="./corpus",
+    show_default=True,
+    help="corpus root: a path or a pyarrow.fs URI (s3://, gs://, hdfs://, file://) [env WEBMILL_ROOT]",
+)
+@click.option(
+    "--ray-address", envvar="RAY_ADDRESS", default=None, help="join this Ray cluster instead of starting an embedded one [env RAY_ADDRESS]"
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with [root] [crawl] [clean] [dedup] [shards] [train] [run] tables",
+)
 @click.option("-v", "--verbose", count=True, help="more output (repeat for more)")
 @click.option("-q", "--quiet", is_flag=True, help="only results and errors")
 @click.pass_context
 def cli(click_ctx, root, ray_address, config_path, verbose, quiet):
     """webmill: crawl the web, clean and deduplicate it into Parquet shards,
     and train a language model on them, on Ray."""
-    ctx = Context(root_uri=root, ray_address=ray_address or None, config_path=config_path,
-                  verbosity=-1 if quiet else verbose)
+    ctx = Context(root_uri=root, ray_address=ray_address or None, config_path=config_path, verbosity=-1 if quiet else verbose)
     _ = ctx.config  # validate the config file before any verb runs
     click_ctx.obj = ctx
 

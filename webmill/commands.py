@@ -1,4 +1,5 @@
 """Which verbs exist, and where each one's code lives."""
+
 from __future__ import annotations
 
 import click
@@ -35,19 +36,26 @@ EXAMPLES = {
     "crawl cancel": ["webmill --root ./corpus crawl cancel CRAWL_ID"],
     "crawl resume": ["webmill --root ./corpus crawl resume CRAWL_ID"],
     "scheduler": ["webmill --root ./corpus scheduler --once     # from cron"],
-    "clean": ["webmill --root ./corpus clean                  # the newest crawl",
-              "webmill --root ./corpus clean --warc 'warcs/*.warc.gz' --name mywarcs --languages en,de"],
+    "clean": [
+        "webmill --root ./corpus clean                  # the newest crawl",
+        "webmill --root ./corpus clean --warc 'warcs/*.warc.gz' --name mywarcs --languages en,de",
+    ],
     "dedup": ["webmill --root ./corpus dedup --input clean/CRAWL_ID/docs --name web"],
     "shard": ["webmill --root ./corpus --config webmill.toml shard --name web-v1 --seed 1"],
     "stats": ["webmill --root ./corpus stats", "webmill --root 's3://bucket/corpus?region=eu-west-1' stats --json"],
     "report": ["webmill --root ./corpus report -o report.html"],
-    "query": ["webmill --root ./corpus query \"SELECT drop_reason, count(*) FROM excluded GROUP BY 1\""],
-    "trace": ["webmill --root ./corpus trace https://www.postgresql.org/docs/15/sql-select.html",
-              "webmill --root ./corpus trace DOC_ID --raw | less", "webmill --root ./corpus trace runs/small-1 --json"],
+    "query": ['webmill --root ./corpus query "SELECT drop_reason, count(*) FROM excluded GROUP BY 1"'],
+    "trace": [
+        "webmill --root ./corpus trace https://www.postgresql.org/docs/15/sql-select.html",
+        "webmill --root ./corpus trace DOC_ID --raw | less",
+        "webmill --root ./corpus trace runs/small-1 --json",
+    ],
     "tokenizer": ["webmill --root ./corpus tokenizer train"],
     "tokenizer train": ["webmill --root ./corpus --config webmill.toml tokenizer train"],
-    "train": ["webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
-              "webmill --root ./corpus train --resume small-1"],
+    "train": [
+        "webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
+        "webmill --root ./corpus train --resume small-1",
+    ],
     "generate": ["webmill --root ./corpus generate runs/small-1 --prompt 'The query planner' --seed 7"],
     "run": ["webmill --root ./corpus run webmill.toml", "webmill --root ./corpus run webmill.toml --from dedup --to shard"],
     "demo": ["webmill --root ./demo-corpus demo"],
@@ -70,8 +78,12 @@ def register(cli: click.Group) -> None:
             continue
         cmd = built.get(verb)
         if cmd is None:
-            cmd = click.Command(verb, callback=not_built(verb, issue), help=f"{help_line} (not built yet)",
-                                context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+            cmd = click.Command(
+                verb,
+                callback=not_built(verb, issue),
+                help=f"{help_line} (not built yet)",
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            )
         _add_examples(cmd, verb)
         cli.add_command(cmd, verb)
 
@@ -86,8 +98,20 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.shards.cli import shard
     from webmill.train.cli import generate, tokenizer, train
 
-    out: dict[str, click.Command] = {"crawl": crawl, "scheduler": scheduler, "clean": clean, "dedup": dedup,
-                                     "demo": demo, "shard": shard, "tokenizer": tokenizer, "train": train,
-                                     "generate": generate, "run": run, "stats": stats, "report": report,
-                                     "query": query, "trace": trace}
+    out: dict[str, click.Command] = {
+        "crawl": crawl,
+        "scheduler": scheduler,
+        "clean": clean,
+        "dedup": dedup,
+        "demo": demo,
+        "shard": shard,
+        "tokenizer": tokenizer,
+        "train": train,
+        "generate": generate,
+        "run": run,
+        "stats": stats,
+        "report": report,
+        "query": query,
+        "trace": trace,
+    }
     return out

@@ -1,4 +1,5 @@
 """One TOML file with a table per stage, validated on load."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,13 +19,23 @@ from webmill.train.config import TrainConfig
 
 @dataclass
 class RootConfig:
-    shared_filesystem: bool = field(False, "a local --root path is one filesystem every node of the Ray cluster "
-                                           "mounts (NFS, Lustre…); without it a local root on a multi-node cluster "
-                                           "is refused")
+    shared_filesystem: bool = field(
+        False,
+        "a local --root path is one filesystem every node of the Ray cluster "
+        "mounts (NFS, Lustre…); without it a local root on a multi-node cluster "
+        "is refused",
+    )
 
 
-SECTIONS = {"root": RootConfig, "crawl": CrawlConfig, "clean": CleanConfig, "dedup": DedupConfig, "shards": ShardsConfig, "train": TrainConfig,
-            "run": RunConfig}
+SECTIONS = {
+    "root": RootConfig,
+    "crawl": CrawlConfig,
+    "clean": CleanConfig,
+    "dedup": DedupConfig,
+    "shards": ShardsConfig,
+    "train": TrainConfig,
+    "run": RunConfig,
+}
 
 
 @dataclass

@@ -3,6 +3,7 @@
 crawl → clean → dedup → shard → tokenizer → train (the tiny model, a few minutes
 on a CPU) → report, then the stats and a generated sample.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,11 +23,15 @@ def demo_steps(train_tokens: int, epochs: float) -> int:
 
 
 @click.command("demo")
-@click.option("--sites", default=None,
-              help="folders of ../shared/corpora to serve and crawl [default: libstdcxx-manual,postgresql-15; "
-                   "where ../shared/corpora is absent, the Python library's own documentation, rendered offline]")
-@click.option("--epochs", type=float, default=1.5, show_default=True,
-              help="passes over the train split (the steps are capped at %d)" % MAX_STEPS)
+@click.option(
+    "--sites",
+    default=None,
+    help="folders of ../shared/corpora to serve and crawl [default: libstdcxx-manual,postgresql-15; "
+    "where ../shared/corpora is absent, the Python library's own documentation, rendered offline]",
+)
+@click.option(
+    "--epochs", type=float, default=1.5, show_default=True, help="passes over the train split (the steps are capped at %d)" % MAX_STEPS
+)
 @click.option("--train-steps", type=int, default=None, help="optimizer steps of the tiny model (instead of --epochs)")
 @click.option("--max-pages", type=int, default=0, show_default=True, help="pages the crawl stores at most (0: every reachable page)")
 @click.option("--port", type=int, default=0, show_default=True, help="port of the site server on 127.0.0.1 (0: any free one)")
@@ -72,8 +77,7 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
         # API reference is code and listings: C4's '{' rule, Gopher's repetition rules and FineWeb's duplicate-line
         # rule, built to reject exactly that on the web, would drop nine pages in ten ([clean] options)
         cfg.clean = override(cfg.clean, section="clean", c4_curly_bracket=False, gopher_repetition=False, fineweb=False)
-        ctx.say("demo: [clean] c4_curly_bracket = false, gopher_repetition = false, fineweb = false "
-                "(the offline site is API reference)")
+        ctx.say("demo: [clean] c4_curly_bracket = false, gopher_repetition = false, fineweb = false (the offline site is API reference)")
     root = ctx.root()
     try:
         server = SiteServer(corpora, port=port)
@@ -88,8 +92,10 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
         pipeline.run(list(STAGES[:-1]))
     tokens = pipeline.state["stages"]["tokenizer"]["summary"].get("tokens", {})
     steps = train_steps or demo_steps(tokens.get("train", 0), epochs)
-    ctx.say(f"demo: {tokens.get('train', 0):,} train and {tokens.get('val', 0):,} validation tokens; {steps} steps of "
-            f"{DEMO_BATCH_TOKENS:,} tokens = {steps * DEMO_BATCH_TOKENS / max(tokens.get('train', 1), 1):.2f} epochs")
+    ctx.say(
+        f"demo: {tokens.get('train', 0):,} train and {tokens.get('val', 0):,} validation tokens; {steps} steps of "
+        f"{DEMO_BATCH_TOKENS:,} tokens = {steps * DEMO_BATCH_TOKENS / max(tokens.get('train', 1), 1):.2f} epochs"
+    )
     pipeline.cfg.train = _train_config(cfg.train, steps)
     result = pipeline.run(["train"])
     report_path = report_path or root.local_path("report.html") or "report.html"
@@ -100,33 +106,52 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
     prompt = "The"
     sample = prompt + "".join(stream_text(model, tok, prompt, max_new_tokens=60, temperature=0.8, top_k=50, seed=0))
     seconds = {**{k: v.get("seconds", 0.0) for k, v in pipeline.state["stages"].items()}, **result["seconds"]}
-    summary = {"pipeline": {**result, "seconds": seconds}, "stats": stats, "report": report, "sample": sample,
-               "tokens": tokens, "epochs": round(steps * DEMO_BATCH_TOKENS / max(tokens.get("train", 1), 1), 3),
-               **{k: result["stages"][k] for k in STAGES}}
+    summary = {
+        "pipeline": {**result, "seconds": seconds},
+        "stats": stats,
+        "report": report,
+        "sample": sample,
+        "tokens": tokens,
+        "epochs": round(steps * DEMO_BATCH_TOKENS / max(tokens.get("train", 1), 1), 3),
+        **{k: result["stages"][k] for k in STAGES},
+    }
     total = sum(seconds.values()) or 1.0
     shown = root.display()
     a_doc = _a_document(root)
-    lines = [*render(stats), "", "time per stage: " + ", ".join(f"{k} {v:.0f}s ({100 * v / total:.0f}%)"
-                                                             for k, v in seconds.items()),
-             f"report: {report['path']} ({len(report['charts'])} charts)",
-             f"model:  {train.get('final')} (train loss {train.get('train_loss') or float('nan'):.3f}, "
-             f"validation loss {train.get('val_loss') or float('nan'):.3f})",
-             "sample: " + " ".join(sample.split()),
-             "next:",
-             f"  webmill --root {shown} stats",
-             f"  webmill --root {shown} query \"SELECT drop_reason, count(*) FROM excluded GROUP BY 1\"",
-             *([f"  webmill --root {shown} trace {a_doc} --raw | head -40"] if a_doc else []),
-             f"  webmill --root {shown} trace runs/{train['name']}",
-             f"  webmill --root {shown} generate runs/{train['name']} --prompt 'The module'"]
+    lines = [
+        *render(stats),
+        "",
+        "time per stage: " + ", ".join(f"{k} {v:.0f}s ({100 * v / total:.0f}%)" for k, v in seconds.items()),
+        f"report: {report['path']} ({len(report['charts'])} charts)",
+        f"model:  {train.get('final')} (train loss {train.get('train_loss') or float('nan'):.3f}, "
+        f"validation loss {train.get('val_loss') or float('nan'):.3f})",
+        "sample: " + " ".join(sample.split()),
+        "next:",
+        f"  webmill --root {shown} stats",
+        f'  webmill --root {shown} query "SELECT drop_reason, count(*) FROM excluded GROUP BY 1"',
+        *([f"  webmill --root {shown} trace {a_doc} --raw | head -40"] if a_doc else []),
+        f"  webmill --root {shown} trace runs/{train['name']}",
+        f"  webmill --root {shown} generate runs/{train['name']} --prompt 'The module'",
+    ]
     finish(as_json, summary, lines)
 
 
 def _train_config(train, steps: int):
     from webmill.settings import override
 
-    return override(train, section="train", vocab_size=4096, seq_len=256, batch_tokens=DEMO_BATCH_TOKENS, micro_batch=16,
-                    lr=3e-3, warmup=min(50, max(1, steps // 10)), max_steps=steps, eval_every=max(1, steps // 8),
-                    checkpoint_every=max(1, steps // 3))
+    return override(
+        train,
+        section="train",
+        vocab_size=4096,
+        seq_len=256,
+        batch_tokens=DEMO_BATCH_TOKENS,
+        micro_batch=16,
+        lr=3e-3,
+        warmup=min(50, max(1, steps // 10)),
+        max_steps=steps,
+        eval_every=max(1, steps // 8),
+        checkpoint_every=max(1, steps // 3),
+    )
 
 
 def _a_document(root) -> str | None:

@@ -6,6 +6,7 @@ are moved in front of it before click parses the line. The walk follows the comm
 tree, so a verb option's value is never mistaken for a global option (``--prompt -q``
 stays the prompt), and everything after ``--`` is left alone.
 """
+
 from __future__ import annotations
 
 import click
@@ -61,7 +62,7 @@ def hoist(group: click.Group, argv: list[str]) -> list[str]:
             break
         is_global, with_value = _global(tok, names, letters)
         if is_global:
-            front += argv[i:i + 1 + with_value]
+            front += argv[i : i + 1 + with_value]
             i += 1 + with_value
             continue
         rest.append(tok)

@@ -13,6 +13,7 @@ once with one line, before it writes anything:
   write their claim at nearly the same moment, the store keeps one, and the other sees
   the other's name and stops. A lease that a crashed run left expires after ``TTL``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,8 @@ from webmill.names import check_name
 
 LOCK = ".webmill-lock"
 LEASE = ".webmill-lease.json"
-TTL = 120.0     # seconds a lease holds without renewal
-SETTLE = 1.0    # seconds between writing a claim and reading it back
+TTL = 120.0  # seconds a lease holds without renewal
+SETTLE = 1.0  # seconds between writing a claim and reading it back
 
 
 class RunLocked(UserError):
@@ -58,8 +59,10 @@ def _file_lock(root, where: str):
     try:
         lock.acquire()
     except Timeout:
-        raise RunLocked(f"{root.display(where)} is being written by another webmill process (lock {path}); "
-                        f"wait for it to end, or give this run another name") from None
+        raise RunLocked(
+            f"{root.display(where)} is being written by another webmill process (lock {path}); "
+            f"wait for it to end, or give this run another name"
+        ) from None
     try:
         yield
     finally:
@@ -78,10 +81,12 @@ def _lease(root, where: str):
     me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
 
     def refuse(held: dict):
-        raise RunLocked(f"{root.display(where)} is being written by another webmill process "
-                        f"(pid {held.get('pid')} on {held.get('host')}, lease until "
-                        f"{time.strftime('%H:%M:%S', time.localtime(held.get('expires', 0)))}); "
-                        f"wait for it to end, or give this run another name")
+        raise RunLocked(
+            f"{root.display(where)} is being written by another webmill process "
+            f"(pid {held.get('pid')} on {held.get('host')}, lease until "
+            f"{time.strftime('%H:%M:%S', time.localtime(held.get('expires', 0)))}); "
+            f"wait for it to end, or give this run another name"
+        )
 
     held = _read_lease(root, where)
     if held and held.get("owner") != me["owner"] and held.get("expires", 0) > time.time():

@@ -4,6 +4,7 @@ A name is 1–128 characters of letters, digits, '.', '_' and '-', not starting 
 or '-' (so it is never hidden, never a shard-store folder such as ``_commits`` and never an
 option). Everything a user or a record names is checked here before it is joined to a root.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,9 @@ def is_safe_name(value: str) -> bool:
 def check_name(value: str, what: str) -> str:
     """``value`` if it is a safe name; else one clear line naming ``what`` it was."""
     if not is_safe_name(value):
-        raise UnsafeNameError(f"{what} {value!r}: not a valid name (1-128 letters, digits, '.', '_', '-', "
-                              f"starting with a letter or digit, no '..')")
+        raise UnsafeNameError(
+            f"{what} {value!r}: not a valid name (1-128 letters, digits, '.', '_', '-', starting with a letter or digit, no '..')"
+        )
     return value
 
 
@@ -33,6 +35,5 @@ def check_dataset_path(value: str, what: str) -> str:
     """A root-relative dataset path such as ``clean/run/docs``: every segment a safe name."""
     parts = value.strip("/").split("/") if isinstance(value, str) else [value]
     if not value or any(not is_safe_name(p) for p in parts):
-        raise UnsafeNameError(f"{what} {value!r}: not a dataset path inside the root "
-                              f"(segments of letters, digits, '.', '_', '-')")
+        raise UnsafeNameError(f"{what} {value!r}: not a dataset path inside the root (segments of letters, digits, '.', '_', '-')")
     return value

@@ -12,6 +12,7 @@ that does not import or render here is left out and its links point nowhere, as 
 ``offline_corpora()`` renders once per Python and webmill version into a cache folder and
 returns a corpora folder holding ``pylib/`` and the small ``pydoc/`` topic site.
 """
+
 from __future__ import annotations
 
 import html
@@ -27,18 +28,74 @@ from pathlib import Path
 
 SITE = "pylib"
 # modules with effects on import (a browser, a window, printed text) or no text of their own
-SKIP = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "lib2to3", "ensurepip",
-        "pydoc_data", "__hello__", "__phello__", "xxsubtype", "xxlimited", "xxlimited_35", "nturl2path",
-        "msvcrt", "winreg", "winsound", "_winapi", "nt", "ntpath", "__main__", "sre_compile", "sre_parse",
-        "sre_constants", "asyncio.__main__", "sqlite3.__main__", "json.tool", "venv.__main__", "pip.__main__"}
+SKIP = {
+    "antigravity",
+    "this",
+    "idlelib",
+    "tkinter",
+    "turtle",
+    "turtledemo",
+    "test",
+    "lib2to3",
+    "ensurepip",
+    "pydoc_data",
+    "__hello__",
+    "__phello__",
+    "xxsubtype",
+    "xxlimited",
+    "xxlimited_35",
+    "nturl2path",
+    "msvcrt",
+    "winreg",
+    "winsound",
+    "_winapi",
+    "nt",
+    "ntpath",
+    "__main__",
+    "sre_compile",
+    "sre_parse",
+    "sre_constants",
+    "asyncio.__main__",
+    "sqlite3.__main__",
+    "json.tool",
+    "venv.__main__",
+    "pip.__main__",
+}
 # libraries pip vendors; rendered from pip and, where installed, as their own release too
-VENDORED = ("packaging", "rich", "urllib3", "requests", "idna", "certifi", "platformdirs", "pygments", "tomli",
-            "distlib", "msgpack", "resolvelib", "tenacity", "pyparsing")
+VENDORED = (
+    "packaging",
+    "rich",
+    "urllib3",
+    "requests",
+    "idna",
+    "certifi",
+    "platformdirs",
+    "pygments",
+    "tomli",
+    "distlib",
+    "msgpack",
+    "resolvelib",
+    "tenacity",
+    "pyparsing",
+)
 PER_MODULE_SECONDS = 10
 MAX_PAGES = 6000
 # installed packages left out: importing their submodules starts services or takes minutes
-NOT_INSTALLED_SITE = {"ray", "webmill", "pip", "setuptools", "pkg_resources", "distutils-precedence", "pytest", "_pytest",
-                      "moto", "IPython", "matplotlib", "tensorboard", "triton"}
+NOT_INSTALLED_SITE = {
+    "ray",
+    "webmill",
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "distutils-precedence",
+    "pytest",
+    "_pytest",
+    "moto",
+    "IPython",
+    "matplotlib",
+    "tensorboard",
+    "triton",
+}
 
 
 def installed_tops() -> list[str]:
@@ -46,8 +103,13 @@ def installed_tops() -> list[str]:
     import sysconfig
 
     dirs = sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
-    return sorted({m.name for m in pkgutil.iter_modules(dirs)
-                   if not m.name.startswith("_") and m.name not in SKIP and m.name not in NOT_INSTALLED_SITE})
+    return sorted(
+        {
+            m.name
+            for m in pkgutil.iter_modules(dirs)
+            if not m.name.startswith("_") and m.name not in SKIP and m.name not in NOT_INSTALLED_SITE
+        }
+    )
 
 
 def module_names() -> list[str]:
@@ -134,17 +196,19 @@ def render_module(name: str, known: set[str]) -> str | None:
             signal.alarm(0)
     except BaseException:  # noqa: BLE001 - a module that does not render here is left out
         return None
-    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
-            f"<title>{html.escape(name)} — Python library reference</title></head><body>"
-            '<nav><a href="index.html">Python library index</a>'
-            + (f" | {_link(name.rsplit('.', 1)[0], known)}" if "." in name else "")
-            + f"</nav><main><h1>{html.escape(name)}</h1>{body}</main>"
-            f"<footer>Rendered from the docstrings of the Python {sys.version.split()[0]} installation.</footer></body></html>")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(name)} — Python library reference</title></head><body>"
+        '<nav><a href="index.html">Python library index</a>'
+        + (f" | {_link(name.rsplit('.', 1)[0], known)}" if "." in name else "")
+        + f"</nav><main><h1>{html.escape(name)}</h1>{body}</main>"
+        f"<footer>Rendered from the docstrings of the Python {sys.version.split()[0]} installation.</footer></body></html>"
+    )
 
 
 def _module_body(mod, name: str, known: set[str]) -> str:
     parts = [_paragraphs(mod.__doc__)]
-    subs = sorted(k for k in known if k.startswith(name + ".") and "." not in k[len(name) + 1:])
+    subs = sorted(k for k in known if k.startswith(name + ".") and "." not in k[len(name) + 1 :])
     if subs:
         parts.append("<h2>Submodules</h2><ul>" + "".join(f"<li>{_link(k, known)}</li>" for k in subs) + "</ul>")
     uses = sorted({v.__name__ for v in vars(mod).values() if inspect.ismodule(v)} & known - {name})
@@ -155,8 +219,9 @@ def _module_body(mod, name: str, known: set[str]) -> str:
         if not inspect.isclass(cls) or not cls.__doc__:
             continue
         bases = ", ".join(b.__name__ for b in cls.__bases__ if b is not object)
-        parts.append(f"<section><h2>class {html.escape(k)}{'(' + html.escape(bases) + ')' if bases else ''}</h2>"
-                     + _paragraphs(cls.__doc__))
+        parts.append(
+            f"<section><h2>class {html.escape(k)}{'(' + html.escape(bases) + ')' if bases else ''}</h2>" + _paragraphs(cls.__doc__)
+        )
         for m, meth in sorted(vars(cls).items()):
             fn = meth.__func__ if isinstance(meth, (classmethod, staticmethod)) else meth
             if m.startswith("_") or not callable(fn) or not getattr(fn, "__doc__", None):
@@ -185,12 +250,16 @@ def build(folder: Path) -> int:
     for name in rendered:
         top = name.split(".")[0] if not name.startswith("pip._vendor.") else ".".join(name.split(".")[:3])
         groups.setdefault(top, []).append(name)
-    items = "\n".join(f'<li><a href="{html.escape(top)}.html">{html.escape(top)}</a> ({len(mods)} modules)</li>'
-                      for top, mods in sorted(groups.items()) if top in rendered)
+    items = "\n".join(
+        f'<li><a href="{html.escape(top)}.html">{html.escape(top)}</a> ({len(mods)} modules)</li>'
+        for top, mods in sorted(groups.items())
+        if top in rendered
+    )
     (folder / "index.html").write_text(
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Python library reference</title></head>"
         f"<body><h1>Python {sys.version.split()[0]} library reference</h1><ul>{items}</ul></body></html>",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return len(rendered)
 
 
@@ -230,8 +299,14 @@ def offline_corpora(say=lambda _msg: None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        out = subprocess.run([sys.executable, "-m", "webmill.pylib_site", str(tmp / SITE)], env=env,
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
+        out = subprocess.run(
+            [sys.executable, "-m", "webmill.pylib_site", str(tmp / SITE)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"rendering the offline site failed: {out.stderr.strip().splitlines()[-1:]}")
         render_site(tmp)

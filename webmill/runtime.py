@@ -4,6 +4,7 @@ No address: an embedded local Ray sized to this machine (quiet, no dashboard),
 started once per process. With ``--ray-address`` / ``RAY_ADDRESS``: join that
 cluster. Stages call ``ensure_ray(ctx)`` and never ``ray.init`` themselves.
 """
+
 from __future__ import annotations
 
 import logging
@@ -101,8 +102,7 @@ def run_tasks(fn, tasks: list[tuple]):
             continue
         yield result
     if failed:
-        raise TasksFailed(f"{len(failed)} of {len(tasks)} tasks failed (committed work is kept; rerun to finish); "
-                          f"first: {failed[0]}")
+        raise TasksFailed(f"{len(failed)} of {len(tasks)} tasks failed (committed work is kept; rerun to finish); first: {failed[0]}")
 
 
 TASK_ATTEMPTS = 5
@@ -136,7 +136,7 @@ def _run_task_batch(batch: dict) -> dict:
                 break
             except Exception as e:  # the task's own error, reported as one line by run_tasks
                 if is_transient(e) and attempt + 1 < TASK_ATTEMPTS:
-                    time.sleep(min(8.0, 0.5 * 2 ** attempt))
+                    time.sleep(min(8.0, 0.5 * 2**attempt))
                     continue
                 out.append(json.dumps({"__task_error__": first_line(e)}))
                 break
@@ -177,8 +177,9 @@ def _is_loopback(address: str) -> bool:
 def _has_auth_token() -> bool:
     from pathlib import Path
 
-    return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(
-        os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).exists()
+    return (
+        bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token")).exists()
+    )
 
 
 def check_root_on_cluster(ray, root_uri: str, *, shared: bool) -> None:
@@ -189,9 +190,11 @@ def check_root_on_cluster(ray, root_uri: str, *, shared: bool) -> None:
         return
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     if len(nodes) > 1:
-        raise UserError(f"corpus root {root_uri} is a local path, but the Ray cluster has {len(nodes)} nodes: "
-                        "use an object-store root (s3://…), or set [root] shared_filesystem = true "
-                        "if every node mounts this path")
+        raise UserError(
+            f"corpus root {root_uri} is a local path, but the Ray cluster has {len(nodes)} nodes: "
+            "use an object-store root (s3://…), or set [root] shared_filesystem = true "
+            "if every node mounts this path"
+        )
 
 
 def cluster_cpus() -> int:

@@ -1,4 +1,5 @@
 """Serve a folder of web pages on 127.0.0.1 (demo, benchmarks, tests)."""
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,13 @@ class SiteServer:
     ``with SiteServer(folder) as site: site.url("index.html")``
     """
 
-    def __init__(self, directory: str | os.PathLike, handler: type[http.server.BaseHTTPRequestHandler] = QuietHandler,
-                 host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        handler: type[http.server.BaseHTTPRequestHandler] = QuietHandler,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.directory = Path(directory)
         handler_cls = functools.partial(handler, directory=str(self.directory))
         self.httpd = http.server.ThreadingHTTPServer((host, port), handler_cls)

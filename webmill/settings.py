@@ -4,6 +4,7 @@ A stage declares its ``[table]`` as a dataclass; ``field`` adds the range and th
 help line. ``from_table`` checks a TOML table against it: an unknown key, a wrong
 type or an out-of-range value is one ConfigError naming the file and the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,7 @@ from typing import Any
 from webmill.errors import ConfigError
 
 
-def field(default: Any, help: str = "", *, min: float | None = None, max: float | None = None,
-          choices: tuple | None = None):
+def field(default: Any, help: str = "", *, min: float | None = None, max: float | None = None, choices: tuple | None = None):
     meta = {"help": help, "min": min, "max": max, "choices": choices}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)

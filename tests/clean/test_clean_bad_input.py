@@ -1,4 +1,5 @@
 """Bad input is counted with its reason; the stage finishes; the rest of the batch is kept."""
+
 import os
 
 from helpers_clean import clean_json, read
@@ -23,12 +24,14 @@ def test_bad_records_are_counted_and_skipped(tmp_path):
     assert s["kept"] == 2
     d = s["dropped"]
     assert d.get("bad_http_headers") == 1
-    assert d.get("too_large") == 1          # 20 MB single line, over max_html_bytes
+    assert d.get("too_large") == 1  # 20 MB single line, over max_html_bytes
     assert d.get("binary") == 1
     assert d.get("empty") == 1
-    assert sum(d.values()) == 6             # nested: dropped by some reason, never fatal
+    assert sum(d.values()) == 6  # nested: dropped by some reason, never fatal
     excluded = {r["url"]: r["drop_reason"] for r in read(tmp_path, s["excluded_dataset"])}
-    assert excluded["http://a.test/nested"] in ("extract_error", "no_text", "timeout") or excluded["http://a.test/nested"].startswith(("gopher", "c4", "fineweb"))
+    assert excluded["http://a.test/nested"] in ("extract_error", "no_text", "timeout") or excluded["http://a.test/nested"].startswith(
+        ("gopher", "c4", "fineweb")
+    )
     assert excluded["http://a.test/unknown-lang"] not in ("bad_http_headers",)
     docs = read(tmp_path, s["docs"])
     assert sorted(r["url"] for r in docs) == ["http://a.test/good-1", "http://a.test/good-2"]
@@ -61,16 +64,20 @@ def test_timeout_watchdog(tmp_path, monkeypatch):
 
     def slow(*a, **k):
         import time
+
         time.sleep(5)
 
     monkeypatch.setattr(trafilatura, "extract", slow)
-    kind, row = process_record({"url": "http://a.test/x", "body": prose_page("x"), "content_type": "text/html",
-                                "source": {"warc": "w", "offset": 0, "length": 1}}, CleanConfig(timeout=0.5))
+    kind, row = process_record(
+        {"url": "http://a.test/x", "body": prose_page("x"), "content_type": "text/html", "source": {"warc": "w", "offset": 0, "length": 1}},
+        CleanConfig(timeout=0.5),
+    )
     assert (kind, row["drop_reason"]) == ("excluded", "timeout")
 
 
 def test_missing_crawl_is_a_clear_error(tmp_path):
     from helpers_clean import webmill_run
+
     out = webmill_run("--root", tmp_path / "root", "clean", "--crawl", "nope")
     assert out.returncode == 2 and "crawl nope: not found" in out.stderr
     out = webmill_run("--root", tmp_path / "root", "clean", "--warc", tmp_path / "none*.warc.gz")

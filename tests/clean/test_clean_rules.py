@@ -1,4 +1,5 @@
 """The per-document rules, each against a plain reference: filters, mojibake check, PII, language id."""
+
 import random
 
 import pytest
@@ -16,7 +17,7 @@ WORDS = "the cat sat on a mat and then it ran to the big red door of old house".
 def naive_dup_ngram_frac(words, n):
     """Characters inside n-grams that repeat an earlier n-gram, over all characters (quadratic, obvious)."""
     covered = [False] * len(words)
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     for j, g in enumerate(grams):
         if g in grams[:j]:
             for k in range(j, j + n):
@@ -27,7 +28,7 @@ def naive_dup_ngram_frac(words, n):
 
 def naive_top_ngram_fracs(words, n):
     """The values the most frequent n-gram's character share can take (one per n-gram tied for most)."""
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return {0.0}
     counts = {g: grams.count(g) for g in grams}
@@ -44,7 +45,7 @@ def test_repetition_signals_match_the_definition(seed):
     words = [rnd.choice(WORDS[: rnd.randint(3, len(WORDS))]) for _ in range(rnd.randint(0, 400))]
     if rnd.random() < 0.5 and len(words) > 20:  # a copied passage
         i = rnd.randrange(len(words) - 12)
-        words += words[i:i + 12]
+        words += words[i : i + 12]
     _, sig, _ = signals_and_verdict(" ".join(words), "en", CleanConfig())
     for n in (5, 10):
         assert sig[f"dup_{n}gram_frac"] == pytest.approx(naive_dup_ngram_frac(words, n), abs=1e-12)
@@ -53,18 +54,20 @@ def test_repetition_signals_match_the_definition(seed):
 
 
 def test_quality_signals_and_drop_reasons():
-    prose = "\n".join([
-        "The mill stood by the river for two hundred years before anyone wrote down its history.",
-        "Farmers brought their grain in autumn, and the miller ground it into flour for the whole valley.",
-        "In the spring floods the wheel turned so fast that the stones had to be lifted to save them.",
-        "A fire in the winter of 1890 destroyed the roof, but the walls of the building survived.",
-        "The owner's daughter rebuilt it with timber from the forest that grew on the northern hill.",
-        "Later the village council bought the mill and opened it to visitors on summer weekends.",
-        "Children now learn how water power works by watching the gears move behind a glass panel.",
-        "Volunteers keep the machinery oiled and repair the paddles whenever the current breaks one.",
-        "Every October there is a festival with bread baked from flour that the mill produced.",
-        "Old photographs of the workers hang in the office, next to the ledger they kept by hand.",
-    ])
+    prose = "\n".join(
+        [
+            "The mill stood by the river for two hundred years before anyone wrote down its history.",
+            "Farmers brought their grain in autumn, and the miller ground it into flour for the whole valley.",
+            "In the spring floods the wheel turned so fast that the stones had to be lifted to save them.",
+            "A fire in the winter of 1890 destroyed the roof, but the walls of the building survived.",
+            "The owner's daughter rebuilt it with timber from the forest that grew on the northern hill.",
+            "Later the village council bought the mill and opened it to visitors on summer weekends.",
+            "Children now learn how water power works by watching the gears move behind a glass panel.",
+            "Volunteers keep the machinery oiled and repair the paddles whenever the current breaks one.",
+            "Every October there is a festival with bread baked from flour that the mill produced.",
+            "Old photographs of the workers hang in the office, next to the ledger they kept by hand.",
+        ]
+    )
     text, sig, drop = signals_and_verdict(prose, "en", CleanConfig())
     assert drop is None and text == prose
     words = prose.split()
@@ -91,7 +94,7 @@ def test_mojibake_check_is_ftfys_check():
             samples += [bad, "Some English prose around it. " * 5 + bad + " and more prose after." * 5]
     for s in list(samples):
         i = rnd.randrange(len(s))
-        samples.append(s[i:i + rnd.randrange(1, 12)])
+        samples.append(s[i : i + rnd.randrange(1, 12)])
     assert any(is_bad(s) for s in samples) and not all(is_bad(s) for s in samples)
     for s in samples:
         assert has_mojibake(s) == is_bad(s), s
@@ -100,8 +103,9 @@ def test_mojibake_check_is_ftfys_check():
 
 
 def test_pii_placeholders_and_counts():
-    text, emails, ips = scrub("Mail jane.doe@example.org or ops@mail.example.com; server 8.8.8.8, router 192.168.1.1, "
-                              "version 15.3.2.1000", "<email>", "<ip>")
+    text, emails, ips = scrub(
+        "Mail jane.doe@example.org or ops@mail.example.com; server 8.8.8.8, router 192.168.1.1, version 15.3.2.1000", "<email>", "<ip>"
+    )
     assert (emails, ips) == (2, 1)
     assert text == "Mail <email> or <email>; server <ip>, router 192.168.1.1, version 15.3.2.1000"
     assert scrub("no addresses at all", "<email>", "<ip>") == ("no addresses at all", 0, 0)

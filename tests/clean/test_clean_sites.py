@@ -1,4 +1,5 @@
 """Cleaning a crawl of the real sites: prose kept, navigation dropped, languages right, traceable, resumable."""
+
 import os
 import signal
 import subprocess
@@ -60,8 +61,11 @@ def test_clean_real_multilingual_site(handbook_crawl, handbook_clean):
     right, total = translated_accuracy(docs)
     assert total > 50 and right / total >= 0.95, (right, total)
     # prose kept, navigation dropped
-    sample = next(d for d in docs if d["url"].endswith("en-US/sect.apt-get.html")) if any(
-        d["url"].endswith("en-US/sect.apt-get.html") for d in docs) else docs[0]
+    sample = (
+        next(d for d in docs if d["url"].endswith("en-US/sect.apt-get.html"))
+        if any(d["url"].endswith("en-US/sect.apt-get.html") for d in docs)
+        else docs[0]
+    )
     assert "Prev" not in sample["text"].split("\n")[0] and len(sample["text"]) > 500
     for d in docs[:50]:
         assert not any(line.strip() in ("Prev", "Next", "Home", "Up") for line in d["text"].split("\n"))
@@ -82,8 +86,12 @@ def test_clean_real_multilingual_site(handbook_crawl, handbook_clean):
 def test_clean_killed_then_rerun_resumes(handbook_crawl, handbook_clean):
     tmp, crawl_id = handbook_crawl
     name = "resume-test"
-    p = subprocess.Popen([sys.executable, "-m", "webmill", "--root", str(tmp / "root"), "clean", "--crawl", crawl_id,
-                          "--name", name, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "webmill", "--root", str(tmp / "root"), "clean", "--crawl", crawl_id, "--name", name, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     commits = tmp / "root" / "clean" / name / "docs" / "_commits"
     deadline = time.time() + 300
     while time.time() < deadline and not (commits.is_dir() and any(commits.iterdir())):

@@ -1,4 +1,5 @@
 """Clean units are byte ranges of a WARC file: every record lands in exactly one unit, whatever the size."""
+
 import os
 
 import pyarrow.fs as pafs

@@ -1,4 +1,5 @@
 """trafilatura sped up by webmill selects the same elements and extracts the same text as it ships."""
+
 import random
 import re
 
@@ -19,8 +20,11 @@ NOISE = ["", " ", "x", "main", "content", "-", "_", "Bottom", "hidden", "border"
 def stock_and_faster():
     """Pairs of (trafilatura's expression, the compiled one), installed for the test's duration."""
     faster.uninstall()
-    stock = {name: list(value) for name, value in vars(trafilatura_xpaths).items()
-             if isinstance(value, list) and value and all(hasattr(e, "path") for e in value)}
+    stock = {
+        name: list(value)
+        for name, value in vars(trafilatura_xpaths).items()
+        if isinstance(value, list) and value and all(hasattr(e, "path") for e in value)
+    }
     assert faster.install() > 0
     yield [(s, f) for name, exprs in stock.items() for s, f in zip(exprs, getattr(trafilatura_xpaths, name)) if s is not f]
     faster.uninstall()
@@ -78,9 +82,11 @@ def test_same_text_from_a_page_with_form_controls(stock_and_faster):
     from trafilatura import utils
 
     body = "".join(f"<p>Paragraph {i} explains the settings of this page in a full sentence of prose.</p>" for i in range(8))
-    html = (f"<html><head><title>T</title></head><body><article>{body}<form action='/s'><label for='q'>Search the "
-            "manual for a word</label><input id='q' name='q' value='text'><select name='v'><option>15</option>"
-            "</select><textarea name='c'>A comment written in the form.</textarea></form></article></body></html>")
+    html = (
+        f"<html><head><title>T</title></head><body><article>{body}<form action='/s'><label for='q'>Search the "
+        "manual for a word</label><input id='q' name='q' value='text'><select name='v'><option>15</option>"
+        "</select><textarea name='c'>A comment written in the form.</textarea></form></article></body></html>"
+    )
     assert type(utils.load_html(html).find(".//form")) is lxml_html.HtmlElement
     faster_text = trafilatura.extract(html, favor_precision=True, include_tables=True, deduplicate=False)
     faster.uninstall()

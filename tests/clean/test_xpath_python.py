@@ -1,4 +1,5 @@
 """Attribute-testing XPath compiled to Python: the same elements as lxml, or NotCompiled."""
+
 import pytest
 from lxml import etree
 from lxml import html as lxml_html
@@ -13,23 +14,26 @@ PAGE = lxml_html.fromstring("""<html><body>
 </body></html>""")
 
 
-@pytest.mark.parametrize("path", [
-    ".//*",
-    ".//div",
-    ".//*[@id]",
-    ".//*[@class='x']",
-    ".//*[@data-flag]",
-    ".//*[not(@class)]",
-    ".//*[self::div or self::span][contains(@class, 'bar')]",
-    ".//*[starts-with(@id|@class, 'x')]",   # @id|@class reads whichever comes first on the element
-    ".//*[starts-with(@class|@id, 'y')]",
-    ".//*[contains(translate(@role, 'N', 'n'), 'nav')]",
-    ".//*[contains(translate(@role, 'Nn', 'x'), 'avigatio')]",  # 'n' past the end of the target is removed
-    ".//*[re:test(@id|@class, '^nav|menu')]",
-    ".//*[re:test(@class, '')]",
-    ".//*[(@style and contains(@style, 'display:none')) or re:test(@class, '(^|\\s)Bottom')]",
-    ".//*[true()][not(false())]",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".//*",
+        ".//div",
+        ".//*[@id]",
+        ".//*[@class='x']",
+        ".//*[@data-flag]",
+        ".//*[not(@class)]",
+        ".//*[self::div or self::span][contains(@class, 'bar')]",
+        ".//*[starts-with(@id|@class, 'x')]",  # @id|@class reads whichever comes first on the element
+        ".//*[starts-with(@class|@id, 'y')]",
+        ".//*[contains(translate(@role, 'N', 'n'), 'nav')]",
+        ".//*[contains(translate(@role, 'Nn', 'x'), 'avigatio')]",  # 'n' past the end of the target is removed
+        ".//*[re:test(@id|@class, '^nav|menu')]",
+        ".//*[re:test(@class, '')]",
+        ".//*[(@style and contains(@style, 'display:none')) or re:test(@class, '(^|\\s)Bottom')]",
+        ".//*[true()][not(false())]",
+    ],
+)
 def test_same_elements_as_lxml(path):
     compiled, lxml_xpath = CompiledPath(path), etree.XPath(path, namespaces=RE)
     got, want = compiled(PAGE), lxml_xpath(PAGE)
@@ -39,10 +43,20 @@ def test_same_elements_as_lxml(path):
     assert compiled(tree) == lxml_xpath(tree)
 
 
-@pytest.mark.parametrize("path", [
-    ".//p[1]", ".//div[position() > 1]", ".//cite|.//quote", "//div", ".//*[.//h1]",
-    ".//*[ancestor::div]", ".//*[count(@*) > 1]", ".//*[re:test(@class, '(')]", ".//*[$x]",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".//p[1]",
+        ".//div[position() > 1]",
+        ".//cite|.//quote",
+        "//div",
+        ".//*[.//h1]",
+        ".//*[ancestor::div]",
+        ".//*[count(@*) > 1]",
+        ".//*[re:test(@class, '(')]",
+        ".//*[$x]",
+    ],
+)
 def test_what_it_cannot_compile_is_refused(path):
     with pytest.raises(NotCompiled):
         CompiledPath(path)

@@ -46,8 +46,7 @@ def write_spec(path: Path, **crawl) -> Path:
 
 
 def webmill(*args, timeout=600, check=True):
-    out = subprocess.run([sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run([sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"webmill {args} exited {out.returncode}: {out.stderr[-3000:]}")
     return out

@@ -1,4 +1,5 @@
 """Bad input and faults on the loopback fixture: the crawl finishes and logs each outcome."""
+
 import socket
 
 from faultserver import FaultHandler
@@ -16,8 +17,9 @@ def test_faults_each_get_their_outcome(fault_site, tmp_path):
     (folder / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
     (folder / "private").mkdir()
     (folder / "private" / "secret.html").write_text("<html><body>secret</body></html>")
-    (folder / "index.html").write_text("<html><body><a href='/private/secret.html'>s</a> "
-                                       "<a href='/_fault/calendar/2020/1'>calendar</a></body></html>")
+    (folder / "index.html").write_text(
+        "<html><body><a href='/private/secret.html'>s</a> <a href='/_fault/calendar/2020/1'>calendar</a></body></html>"
+    )
     u = fault_site.url
     refused = f"http://127.0.0.1:{closed_port()}/index.html"
     seeds = {
@@ -37,8 +39,16 @@ def test_faults_each_get_their_outcome(fault_site, tmp_path):
         "pdf": u("_fault/headers/X-Content/1"),  # stored: text/html
         "refused": refused,
     }
-    spec = write_spec(tmp_path / "spec.toml", seeds=list(seeds.values()), allow_private_networks=True,
-                      timeout=2.0, retries=2, max_response_bytes=10 << 20, max_redirects=5, max_depth=200)
+    spec = write_spec(
+        tmp_path / "spec.toml",
+        seeds=list(seeds.values()),
+        allow_private_networks=True,
+        timeout=2.0,
+        retries=2,
+        max_response_bytes=10 << 20,
+        max_redirects=5,
+        max_depth=200,
+    )
     FaultHandler.requested.clear()
     summary = last_json(webmill("--root", tmp_path / "root", "crawl", "run", spec, "--json", timeout=300))
     rows = {r["url"]: r for r in crawl_log(tmp_path / "root", summary["crawl_id"])}
@@ -47,7 +57,7 @@ def test_faults_each_get_their_outcome(fault_site, tmp_path):
         return rows[seeds[key]]["outcome"]
 
     assert outcome("index") == "stored"
-    assert outcome("flaky") == "stored"            # 500, 500, then 200 after retries with backoff
+    assert outcome("flaky") == "stored"  # 500, 500, then 200 after retries with backoff
     assert outcome("always500") == "http_error" and rows[seeds["always500"]]["status"] == 503
     assert outcome("stall") == "timeout"
     assert outcome("drop") in ("connection_dropped", "timeout")
@@ -71,8 +81,9 @@ def test_faults_each_get_their_outcome(fault_site, tmp_path):
 
 
 def test_private_networks_refused_by_default(fault_site, tmp_path):
-    spec = write_spec(tmp_path / "spec.toml", seeds=[fault_site.url("index.html"),
-                                                     f"http://localhost:{fault_site.port}/index.html"], timeout=5.0)
+    spec = write_spec(
+        tmp_path / "spec.toml", seeds=[fault_site.url("index.html"), f"http://localhost:{fault_site.port}/index.html"], timeout=5.0
+    )
     summary = last_json(webmill("--root", tmp_path / "root", "crawl", "run", spec, "--json"))
     assert summary["pages_stored"] == 0
     outcomes = {r["url"]: r["outcome"] for r in crawl_log(tmp_path / "root", summary["crawl_id"])}

@@ -1,4 +1,5 @@
 """Kill -9 the driver or a worker mid-crawl; resume; every page is stored exactly once."""
+
 import os
 import signal
 import subprocess
@@ -15,8 +16,13 @@ pytestmark = pytest.mark.slow
 
 
 def start_crawl(spec, root):
-    return subprocess.Popen([sys.executable, "-m", "webmill", "--root", str(root), "crawl", "run", str(spec), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "webmill", "--root", str(root), "crawl", "run", str(spec), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for_stored(root: Path, n: int, timeout=120) -> str:
@@ -25,6 +31,7 @@ def wait_for_stored(root: Path, n: int, timeout=120) -> str:
     while time.time() < deadline:
         for p in root.glob("crawl/*/state/progress-*.json"):
             import json
+
             try:
                 if json.loads(p.read_text())["progress"].get("stored", 0) >= n:
                     return p.parent.parent.name
@@ -35,9 +42,11 @@ def wait_for_stored(root: Path, n: int, timeout=120) -> str:
 
 
 def worker_procs(crawl_id):
-    return [p for p in psutil.process_iter(["cmdline"])
-            if p.info["cmdline"] and "webmill.crawl.worker" in " ".join(p.info["cmdline"])
-            and crawl_id in " ".join(p.info["cmdline"])]
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and "webmill.crawl.worker" in " ".join(p.info["cmdline"]) and crawl_id in " ".join(p.info["cmdline"])
+    ]
 
 
 def check_exactly_once(root, crawl_id, site):
@@ -53,8 +62,15 @@ def check_exactly_once(root, crawl_id, site):
 
 
 def spec_for(tmp_path, site):
-    return write_spec(tmp_path / "spec.toml", seeds=[site.url("postgresql-15/index.html")], allow_private_networks=True,
-                      concurrency=2, concurrency_per_host=2, download_delay=0.01, warc_max_bytes=1 << 20)
+    return write_spec(
+        tmp_path / "spec.toml",
+        seeds=[site.url("postgresql-15/index.html")],
+        allow_private_networks=True,
+        concurrency=2,
+        concurrency_per_host=2,
+        download_delay=0.01,
+        warc_max_bytes=1 << 20,
+    )
 
 
 def test_kill_driver_then_resume(site, tmp_path):

@@ -9,8 +9,7 @@ from webmill.crawl.worker import owner_of
 
 def test_submit_scheduler_once_and_recrawl_is_conditional(site, tmp_path):
     root = tmp_path / "root"
-    spec = write_spec(tmp_path / "spec.toml", seeds=[site.url("libstdcxx-manual/11/index.html")],
-                      allow_private_networks=True)
+    spec = write_spec(tmp_path / "spec.toml", seeds=[site.url("libstdcxx-manual/11/index.html")], allow_private_networks=True)
     queued = last_json(webmill("--root", root, "crawl", "submit", spec, "--json"))
     assert queued["state"] == "queued"
     ran = last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"]
@@ -56,8 +55,13 @@ def test_hosts_split_over_ray_workers_with_handoffs(tmp_path):
             b = b2
             hosts[1] = f"127.0.0.1:{b.port}"
         # only host A is seeded; host B is reached through a link, handed to its owner
-        spec = write_spec(tmp_path / "spec.toml", seeds=[a.url("index.html"), a.url(f"_fault/link-to?u={b.url('index.html')}")],
-                          allowed_domains=hosts, allow_private_networks=True, workers=2)
+        spec = write_spec(
+            tmp_path / "spec.toml",
+            seeds=[a.url("index.html"), a.url(f"_fault/link-to?u={b.url('index.html')}")],
+            allowed_domains=hosts,
+            allow_private_networks=True,
+            workers=2,
+        )
         summary = last_json(webmill("--root", tmp_path / "root", "crawl", "run", spec, "--json"))
         b.stop()
     assert summary["rounds"] == 2 and summary["workers"] == 2

@@ -1,4 +1,5 @@
 """Crawling the real websites served on 127.0.0.1 stores exactly the reachable pages."""
+
 import re
 
 import pytest
@@ -13,17 +14,21 @@ SITES = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    "libstdcxx-manual",
-    pytest.param("postgresql-15", marks=pytest.mark.slow),
-    pytest.param("sqlite-3", marks=pytest.mark.slow),
-    pytest.param("debian-handbook", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "libstdcxx-manual",
+        pytest.param("postgresql-15", marks=pytest.mark.slow),
+        pytest.param("sqlite-3", marks=pytest.mark.slow),
+        pytest.param("debian-handbook", marks=pytest.mark.slow),
+    ],
+)
 def test_crawl_stores_every_reachable_page(name, site, tmp_path):
     folder = corpus_dir(name)
     expected = {f"{site.url(name)}/{p}" for p in reachable_pages(folder, SITES[name])}
-    spec = write_spec(tmp_path / "spec.toml", seeds=[site.url(f"{name}/{s}") for s in SITES[name]],
-                      allow_private_networks=True, concurrency=16, workers=1)
+    spec = write_spec(
+        tmp_path / "spec.toml", seeds=[site.url(f"{name}/{s}") for s in SITES[name]], allow_private_networks=True, concurrency=16, workers=1
+    )
     summary = last_json(webmill("--root", tmp_path / "root", "crawl", "run", spec, "--json"))
     stored = warc_responses(tmp_path / "root", summary["crawl_id"])
     assert len(stored) == len(set(stored)), "a URL was stored twice"

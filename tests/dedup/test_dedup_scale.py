@@ -1,6 +1,7 @@
 """Dedup's scale contract: indices independent of commit order, fingerprints over the whole
 [dedup] table, hostile shapes (one huge bucket, every document a near copy), kill -9 in
 each phase and rerun giving the uninterrupted result."""
+
 import os
 import signal
 import subprocess
@@ -34,7 +35,7 @@ def sentences(n_docs: int, seed: int = 0) -> list[str]:
 def write_units(root, name, texts, per_unit, start=0):
     w = DatasetWriter(root, name, DOC_SCHEMA, row_group_rows=64)
     for u in range(0, len(texts), per_unit):
-        rows = [doc(start + i, t) for i, t in enumerate(texts[u:u + per_unit], start=u)]
+        rows = [doc(start + i, t) for i, t in enumerate(texts[u : u + per_unit], start=u)]
         w.write_unit(f"unit-{u // per_unit:04d}", [pa.Table.from_pylist(rows, schema=DOC_SCHEMA)])
     w.finalize()
     return name

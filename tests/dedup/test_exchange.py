@@ -1,4 +1,5 @@
 """The shuffle through the root: each partition's rows come back whole, and only them."""
+
 import numpy as np
 import pyarrow as pa
 
@@ -9,8 +10,10 @@ from webmill.shards import CorpusRoot
 def test_each_partition_reads_back_exactly_its_rows_from_every_map_file(tmp_path):
     root = CorpusRoot.open(tmp_path / "root")
     rng = np.random.default_rng(3)
-    maps = [pa.table({"p": rng.integers(0, 7, 500), "v": rng.integers(0, 1 << 40, 500),
-                      "s": [f"row{m}-{i}" for i in range(500)]}) for m in range(4)]
+    maps = [
+        pa.table({"p": rng.integers(0, 7, 500), "v": rng.integers(0, 1 << 40, 500), "s": [f"row{m}-{i}" for i in range(500)]})
+        for m in range(4)
+    ]
     pointers = pa.concat_tables([write_pieces(root, "ex", t) for t in maps])
     assert pointers.schema == POINTER_SCHEMA
     assert len(root.listdir("ex")) == 4

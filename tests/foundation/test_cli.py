@@ -13,14 +13,14 @@ def run(*args, **kw):
 def test_help_lists_every_verb():
     out = run("--help")
     assert out.returncode == 0
-    for verb in ["crawl", "clean", "dedup", "shard", "stats", "report", "query", "tokenizer", "train",
-                 "generate", "run", "demo"]:
+    for verb in ["crawl", "clean", "dedup", "shard", "stats", "report", "query", "tokenizer", "train", "generate", "run", "demo"]:
         assert f"  {verb}" in out.stdout, verb
     assert "--root" in out.stdout and "--ray-address" in out.stdout and "--config" in out.stdout
 
 
 def test_console_script_installed():
     import shutil
+
     exe = shutil.which("webmill") or str(__import__("pathlib").Path(sys.executable).parent / "webmill")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "webmill" in out.stdout
@@ -37,6 +37,7 @@ def test_every_verb_is_built_and_has_help():
         assert "Examples:" in out.stdout and "webmill --root ./" in out.stdout, verb
     out = run("crawl", "status", "--help")
     assert "crawl status CRAWL_ID" in out.stdout
+
 
 def test_global_options_work_after_the_verb(tmp_path):
     """``--root``, ``--config``, ``-q`` and ``-v`` mean the same before or after the verb (and

@@ -15,7 +15,10 @@ def write(tmp_path, text):
 
 
 def test_defaults_and_values(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [crawl]
 seeds = ["http://127.0.0.1:8000/index.html"]
 max_depth = 3
@@ -25,7 +28,9 @@ bands = 20
 rows = 5
 [shards]
 mix = {a = 0.7, b = 0.3}
-"""))
+""",
+        )
+    )
     assert cfg.crawl.max_depth == 3 and cfg.crawl.download_delay == 1.0
     assert cfg.crawl.obey_robots is True
     assert (cfg.dedup.bands, cfg.dedup.rows) == (20, 5)
@@ -33,16 +38,19 @@ mix = {a = 0.7, b = 0.3}
     assert cfg.train.preset == "tiny"
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("[crawl]\nmax_depht = 3\n", "[crawl] max_depht: unknown key"),
-    ("[crawl]\nmax_depth = 'deep'\n", "[crawl] max_depth: expected an integer, got 'deep'"),
-    ("[crawl]\nmax_depth = -1\n", "[crawl] max_depth: expected a value >= 0"),
-    ("[crawl]\nobey_robots = 1\n", "[crawl] obey_robots: expected true or false"),
-    ("[train]\npreset = 'huge'\n", "[train] preset: expected a value one of 'tiny'"),
-    ("[clean]\nmin_lang_score = 1.5\n", "[clean] min_lang_score: expected a value <= 1.0"),
-    ("[trian]\npreset = 'tiny'\n", "unknown table [trian]"),
-    ("[crawl\nseeds = 1\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("[crawl]\nmax_depht = 3\n", "[crawl] max_depht: unknown key"),
+        ("[crawl]\nmax_depth = 'deep'\n", "[crawl] max_depth: expected an integer, got 'deep'"),
+        ("[crawl]\nmax_depth = -1\n", "[crawl] max_depth: expected a value >= 0"),
+        ("[crawl]\nobey_robots = 1\n", "[crawl] obey_robots: expected true or false"),
+        ("[train]\npreset = 'huge'\n", "[train] preset: expected a value one of 'tiny'"),
+        ("[clean]\nmin_lang_score = 1.5\n", "[clean] min_lang_score: expected a value <= 1.0"),
+        ("[trian]\npreset = 'tiny'\n", "unknown table [trian]"),
+        ("[crawl\nseeds = 1\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path, text, expect):
     p = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
@@ -65,8 +73,12 @@ def test_cli_flags_override_and_are_validated(tmp_path):
 
 def test_cli_reports_bad_config_in_one_line(tmp_path):
     p = write(tmp_path, "[crawl]\nmax_depht = 3\n")
-    out = subprocess.run([sys.executable, "-m", "webmill", "--config", str(p), "--root", str(tmp_path / "r"),
-                          "stats"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "webmill", "--config", str(p), "--root", str(tmp_path / "r"), "stats"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # every verb validates the config before doing anything
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0

@@ -1,4 +1,5 @@
 """The cluster path, for real: a separate Ray head on 127.0.0.1, joined through --ray-address."""
+
 import os
 import shutil
 import signal
@@ -28,9 +29,22 @@ def ray_head():
     temp = tempfile.mkdtemp(prefix="wmray")  # Ray's socket paths must stay short
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(
-        [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-         "--block", f"--temp-dir={temp}", "--disable-usage-stats"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--block",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         with socket.socket() as s:
@@ -80,10 +94,12 @@ JOB = textwrap.dedent("""
 
 def test_job_runs_on_a_separate_cluster(ray_head, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    out = subprocess.run([sys.executable, "-c", JOB, ray_head, str(tmp_path / "root")],
-                         capture_output=True, text=True, timeout=180, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", JOB, ray_head, str(tmp_path / "root")], capture_output=True, text=True, timeout=180, env=env
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     import json
+
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["cpus"] == 1.0  # the head's one CPU, not an embedded cluster sized to the machine
     assert result["address"] == ray_head
@@ -91,7 +107,11 @@ def test_job_runs_on_a_separate_cluster(ray_head, tmp_path):
 
 
 def test_unreachable_ray_address_is_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "-c", "from webmill.runtime import ensure_ray; ensure_ray('127.0.0.1:%d')" % free_port()],
-                         capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-c", "from webmill.runtime import ensure_ray; ensure_ray('127.0.0.1:%d')" % free_port()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode != 0
     assert "cannot connect" in out.stderr

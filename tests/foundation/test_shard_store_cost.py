@@ -1,6 +1,7 @@
 """The shard store's cost per unit on a store where every request counts (an object store):
 starting or checking a unit reads that unit's record only, finalizing U units reads O(U),
 a reader of a finalized dataset reads the manifest instead of every record."""
+
 import hashlib
 from collections import Counter
 

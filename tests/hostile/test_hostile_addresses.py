@@ -1,5 +1,6 @@
 """Disguised private addresses: refused by the crawler before any connection, redirects and
 robots.txt included, and behind a proxy too; every server here is on 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,30 @@ import pytest
 from webmill.crawl.safety import NetworkGuardMiddleware, PrivateNetworkRefused, is_public
 from webmill.serve import QuietHandler, SiteServer
 
-PRIVATE = ["127.0.0.1", "10.1.2.3", "100.64.0.1", "100.100.100.200", "169.254.169.254", "192.168.0.1",
-           "0.0.0.0", "255.255.255.255", "198.18.0.1", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1",
-           "::ffff:10.0.0.1", "2002:7f00:1::", "2002:a9fe:a9fe::1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
-           "2001::1", "2001:db8::1", "ff02::1", "not an address"]
+PRIVATE = [
+    "127.0.0.1",
+    "10.1.2.3",
+    "100.64.0.1",
+    "100.100.100.200",
+    "169.254.169.254",
+    "192.168.0.1",
+    "0.0.0.0",
+    "255.255.255.255",
+    "198.18.0.1",
+    "::1",
+    "fe80::1",
+    "fc00::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "2002:7f00:1::",
+    "2002:a9fe:a9fe::1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "2001::1",
+    "2001:db8::1",
+    "ff02::1",
+    "not an address",
+]
 PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808"]
 
 
@@ -87,18 +108,35 @@ def test_disguised_private_seeds_and_redirects_never_connect(tmp_path, hostile):
     try:
         p = secret.port
         _Entry.target = secret.base
-        disguised = [f"http://[::1]:{p}/", f"http://[::ffff:127.0.0.1]:{p}/", f"http://2130706433:{p}/",
-                     f"http://0x7f000001:{p}/", f"http://0177.0.0.1:{p}/", f"http://127.1:{p}/",
-                     f"http://localhost:{p}/", f"http://127.0.0.1:{p}/"]
+        disguised = [
+            f"http://[::1]:{p}/",
+            f"http://[::ffff:127.0.0.1]:{p}/",
+            f"http://2130706433:{p}/",
+            f"http://0x7f000001:{p}/",
+            f"http://0177.0.0.1:{p}/",
+            f"http://127.1:{p}/",
+            f"http://localhost:{p}/",
+            f"http://127.0.0.1:{p}/",
+        ]
         seeds = [entry.url("redirect"), entry.url("links.html"), *disguised]
-        hostile.tried("redirect to a private address", "robots.txt on a private address",
-                      "a page with 50,000 links", *(f"seed {u}" for u in disguised))
+        hostile.tried(
+            "redirect to a private address",
+            "robots.txt on a private address",
+            "a page with 50,000 links",
+            *(f"seed {u}" for u in disguised),
+        )
         spec = tmp_path / "spec.toml"
-        spec.write_text("[crawl]\n" + f"seeds = {json.dumps(seeds)}\n"
-                        f"private_hosts = [\"127.0.0.1:{entry.port}\"]\nmax_pages = 30\nmax_links_per_page = 200\n"
-                        "max_depth = 2\nretries = 0\ntimeout = 5\n")
-        out = subprocess.run([sys.executable, "-m", "webmill", "--root", tmp_path / "root", "crawl", "run", spec,
-                              "--json"], capture_output=True, text=True, timeout=600)
+        spec.write_text(
+            "[crawl]\n" + f"seeds = {json.dumps(seeds)}\n"
+            f'private_hosts = ["127.0.0.1:{entry.port}"]\nmax_pages = 30\nmax_links_per_page = 200\n'
+            "max_depth = 2\nretries = 0\ntimeout = 5\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "webmill", "--root", tmp_path / "root", "crawl", "run", spec, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         s = json.loads(out.stdout.strip().splitlines()[-1])
     finally:

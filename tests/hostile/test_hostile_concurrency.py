@@ -1,5 +1,6 @@
 """Concurrent runs on one root: one writer per stage run, atomic job claims, and a part
 changed after its commit refused on read."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,8 +24,12 @@ def test_a_second_run_of_one_stage_run_is_refused_at_once(tmp_path, hostile):
         with pytest.raises(RunLocked):
             with run_lock(root, "clean", "x"):
                 pass
-        out = subprocess.run([sys.executable, "-m", "webmill", "--root", root.base, "clean", "--warc", warc,
-                              "--name", "x"], capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "webmill", "--root", root.base, "clean", "--warc", warc, "--name", "x"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 2 and "being written by another webmill process" in out.stderr, out.stderr
         with run_lock(root, "clean", "y"):  # another run of the stage is free to go
             pass

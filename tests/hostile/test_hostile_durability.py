@@ -1,4 +1,5 @@
 """Files a crash leaves half written: a torn metrics line, a torn commit-record temp file."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Hostile WARC files through ``webmill clean``: bombs, pathological markup, a page that
 stalls the extractor, a torn file; the honest pages beside them are all kept."""
+
 from __future__ import annotations
 
 import gzip
@@ -24,9 +25,11 @@ def _gzip_bomb(inflated: int) -> bytes:
 
 
 def _raw_record(url: str, http_block: bytes) -> bytes:
-    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {url}\r\n"
-            f"WARC-Date: 2026-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
-            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http_block)}\r\n\r\n")
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {url}\r\n"
+        f"WARC-Date: 2026-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http_block)}\r\n\r\n"
+    )
     return head.encode() + http_block + b"\r\n\r\n"
 
 
@@ -34,13 +37,21 @@ def _hostile_warcs(tmp_path):
     """A folder of WARC files: honest pages around two bombs, a title flood, a stall; a torn file."""
     honest = [(f"http://site.test/page{i}.html", prose_page(f"Honest page {i}"), "text/html") for i in range(6)]
     bomb = _gzip_bomb(256 << 20)  # 256 MiB of inflated page from a quarter-megabyte record
-    bomb_http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
-                 b"Content-Length: " + str(len(bomb)).encode() + b"\r\n\r\n" + bomb)
+    bomb_http = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: " + str(len(bomb)).encode() + b"\r\n\r\n" + bomb
+    )
     titles = b"<html><head>" + b"<title>" * 40_000 + b"</head><body><p>" + b"words " * 200 + b"</p></body></html>"
     stall = b"<html><body>" + b"<p>lorem ipsum dolor sit amet consectetur</p>\n" * 60_000 + b"</body></html>"
-    pages = honest[:3] + [("http://site.test/bomb.html", b"", "text/html"),
-                          ("http://site.test/titles.html", titles, "text/html"),
-                          ("http://site.test/stall.html", stall, "text/html")] + honest[3:]
+    pages = (
+        honest[:3]
+        + [
+            ("http://site.test/bomb.html", b"", "text/html"),
+            ("http://site.test/titles.html", titles, "text/html"),
+            ("http://site.test/stall.html", stall, "text/html"),
+        ]
+        + honest[3:]
+    )
     warcs = tmp_path / "warcs"
     warcs.mkdir()
     write_warc(warcs / "hostile.warc.gz", pages, raw_http={3: bomb_http})
@@ -78,17 +89,19 @@ def test_no_payload_inflates_past_the_cap_in_memory(tmp_path, hostile):
 @pytest.mark.slow
 def test_bombs_stalls_and_torn_files_are_counted_and_the_rest_kept(tmp_path, hostile):
     warcs, honest = _hostile_warcs(tmp_path)
-    hostile.tried("gzip Content-Encoding bomb", "WARC record bomb", "40,000 unclosed <title>",
-                  "page that stalls the extractor", "torn WARC file")
+    hostile.tried(
+        "gzip Content-Encoding bomb", "WARC record bomb", "40,000 unclosed <title>", "page that stalls the extractor", "torn WARC file"
+    )
 
     (tmp_path / "webmill.toml").write_text("[clean]\ntimeout = 2.0\nmin_words = 20\n")
-    out = webmill_run("--root", tmp_path / "root", "--config", tmp_path / "webmill.toml", "clean",
-                      "--warc", warcs, "--name", "hostile", "--json")
+    out = webmill_run(
+        "--root", tmp_path / "root", "--config", tmp_path / "webmill.toml", "clean", "--warc", warcs, "--name", "hostile", "--json"
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     s = json.loads(out.stdout.strip().splitlines()[-1])
     dropped = s["dropped"]
-    assert dropped.get("too_large") == 2, dropped        # both bombs, neither inflated
-    assert dropped.get("timeout") == 1, dropped          # cut off inside a Ray worker
+    assert dropped.get("too_large") == 2, dropped  # both bombs, neither inflated
+    assert dropped.get("timeout") == 1, dropped  # cut off inside a Ray worker
     assert s["warc_truncated"] == 1, s
     urls = {r["url"] for r in read(tmp_path, "clean/hostile/docs")}
     expected = {u for u, _, _ in honest} | {"http://site.test/page0.html", "http://site.test/page1.html"}

@@ -2,6 +2,7 @@
 
 The bounds are about 20x what a linear scan takes here on two loaded cores, and far below
 what the patterns these replaced took (the ``<meta`` one ~20 s, the ``<title`` one ~11 s)."""
+
 from __future__ import annotations
 
 import time

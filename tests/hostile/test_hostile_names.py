@@ -1,4 +1,5 @@
 """Hostile names and records: paths that would leave the root, SQL in folder names."""
+
 from __future__ import annotations
 
 import json
@@ -13,20 +14,22 @@ from webmill.shards.root import PathOutsideRoot
 
 
 def webmill(*args):
-    return subprocess.run([sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("argv", [
-    ["clean", "--warc", "{warc}", "--name", "../../escaped"],
-    ["clean", "--crawl", "../../etc"],
-    ["dedup", "--input", "../outside/docs"],
-    ["dedup", "--input", "clean/x/docs", "--name", "/tmp/escaped"],
-    ["train", "--shards", "../../outside", "--name", "x"],
-    ["train", "--resume", "../../escaped"],
-    ["crawl", "status", "../../escaped"],
-    ["crawl", "cancel", "..%2F..%2Fescaped"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["clean", "--warc", "{warc}", "--name", "../../escaped"],
+        ["clean", "--crawl", "../../etc"],
+        ["dedup", "--input", "../outside/docs"],
+        ["dedup", "--input", "clean/x/docs", "--name", "/tmp/escaped"],
+        ["train", "--shards", "../../outside", "--name", "x"],
+        ["train", "--resume", "../../escaped"],
+        ["crawl", "status", "../../escaped"],
+        ["crawl", "cancel", "..%2F..%2Fescaped"],
+    ],
+)
 def test_names_that_leave_the_root_get_one_line_and_exit_2(tmp_path, argv, hostile):
     hostile.tried("name " + " ".join(argv))
     warc = tmp_path / "in.warc.gz"
@@ -56,8 +59,13 @@ def test_a_crafted_commit_record_is_corrupt_and_deletes_nothing(tmp_path, hostil
     (victim / "keep.txt").write_text("precious")
     root = CorpusRoot.open(tmp_path / "root")
     for split in ("train", "val"):
-        rec = {"unit": "bucket-99999", "parts": [{"path": "../../../../victim", "rows": 1, "bytes": 1, "sha256": "x"}],
-               "fingerprint": "f", "stats": {}, "committed_at": 1.0}
+        rec = {
+            "unit": "bucket-99999",
+            "parts": [{"path": "../../../../victim", "rows": 1, "bytes": 1, "sha256": "x"}],
+            "fingerprint": "f",
+            "stats": {},
+            "committed_at": 1.0,
+        }
         root.write_bytes_atomic(json.dumps(rec).encode(), f"shards/main/{split}", "_commits", "bucket-99999.json")
     with pytest.raises(CorruptPartError):
         Manifest.load(root, "shards/main/train")

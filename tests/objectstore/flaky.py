@@ -1,5 +1,6 @@
 """A filesystem wrapper that fails like a sick object store: every read of the objects whose path
 contains ``fail_on`` (a persistent error), or every k-th open (a transient one)."""
+
 from __future__ import annotations
 
 import pyarrow.fs as pafs
@@ -21,8 +22,10 @@ class FlakyHandler(DelegatingHandler):
         if self.fail_on and self.fail_on in path:
             raise OSError(f"When reading key '{path}': AWS Error ACCESS_DENIED during GetObject operation")
         if self.every and self.calls % self.every == 0:
-            raise OSError(f"When reading key '{path}': AWS Error NETWORK_CONNECTION during GetObject operation: "
-                          "curlCode: 7, Could not connect to server")
+            raise OSError(
+                f"When reading key '{path}': AWS Error NETWORK_CONNECTION during GetObject operation: "
+                "curlCode: 7, Could not connect to server"
+            )
 
     def open_input_stream(self, path):
         self._maybe_fail(path)

@@ -1,5 +1,6 @@
 """A real two-node Ray cluster on 127.0.0.1 (``ray start --head``, then ``ray start --address``)
 running ``webmill run`` on an ``s3://`` root; and a local root refused on it."""
+
 from __future__ import annotations
 
 import json
@@ -18,34 +19,55 @@ from s3server import free_port, wait_port
 
 RAY = str(Path(sys.executable).parent / "ray")
 
+
 def cluster_config(seed: str) -> str:
     """Two crawl workers and small WARC files and clean units, so every stage has tasks for both nodes."""
-    return config_text(seed, max_steps=4, eval_every=2, checkpoint_every=2,
-                       crawl="workers = 2\nwarc_max_bytes = 100000", clean="unit_bytes = 65536")
+    return config_text(
+        seed, max_steps=4, eval_every=2, checkpoint_every=2, crawl="workers = 2\nwarc_max_bytes = 100000", clean="unit_bytes = 65536"
+    )
 
 
 @pytest.fixture(scope="module")
 def two_nodes(s3):
     """A head and a second node, one CPU each, each with its own temp dir; both see the S3 credentials."""
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_AUTH_MODE": "token"}
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
     port = free_port()
     temps = [tempfile.mkdtemp(prefix="wmh"), tempfile.mkdtemp(prefix="wmn")]  # Ray's socket paths stay short
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"]
-    procs = [subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                               f"--temp-dir={temps[0]}", *common], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temps[0]}", *common],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
     wait_port(port, 90)
     time.sleep(2)
-    procs.append(subprocess.Popen([RAY, "start", f"--address=127.0.0.1:{port}", f"--temp-dir={temps[1]}", *common],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    procs.append(
+        subprocess.Popen(
+            [RAY, "start", f"--address=127.0.0.1:{port}", f"--temp-dir={temps[1]}", *common],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    )
     address = f"127.0.0.1:{port}"
-    check = ("import ray,time,sys; ray.init(address=sys.argv[1]); t=time.time()\n"
-             "while len([n for n in ray.nodes() if n['Alive']]) < 2 and time.time()-t < 90: time.sleep(1)\n"
-             "print(len([n for n in ray.nodes() if n['Alive']]))")
-    out = subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True, timeout=180,
-                         env={**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    check = (
+        "import ray,time,sys; ray.init(address=sys.argv[1]); t=time.time()\n"
+        "while len([n for n in ray.nodes() if n['Alive']]) < 2 and time.time()-t < 90: time.sleep(1)\n"
+        "print(len([n for n in ray.nodes() if n['Alive']]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check, address],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+    )
     assert out.stdout.strip().endswith("2"), out.stderr[-2000:]
     yield address
     for p in reversed(procs):

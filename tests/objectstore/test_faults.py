@@ -1,4 +1,5 @@
 """Object-store faults during a stage: a server that vanishes for seconds, a sick filesystem, a persistent error."""
+
 from __future__ import annotations
 
 import time
@@ -20,8 +21,9 @@ def _put_crawl(root: CorpusRoot, tmp_path, files: int = 3, pages: int = 40) -> N
     """A crawl's WARC files in the root, as `webmill crawl` leaves them."""
     for k in range(files):
         local = tmp_path / f"c-w0000-{k:05d}.warc.gz"
-        write_warc(local, [(f"http://site.test/{k}/{i}.html", prose_page(f"Page {k} {i} of the manual", 6), "text/html")
-                           for i in range(pages)])
+        write_warc(
+            local, [(f"http://site.test/{k}/{i}.html", prose_page(f"Page {k} {i} of the manual", 6), "text/html") for i in range(pages)]
+        )
         root.write_bytes_atomic(local.read_bytes(), "crawl", "c", "warc", local.name)
 
 

@@ -1,4 +1,5 @@
 """The corpus root on a real S3-compatible server: opening, bad input, faults."""
+
 import pyarrow as pa
 import pytest
 
@@ -14,6 +15,7 @@ def test_s3_root_round_trip(s3):
     w.finalize(stage="test")
     # the root travels to Ray workers as its URI and is rebuilt there
     import pickle
+
     again = pickle.loads(pickle.dumps(root))
     assert DatasetReader(again, "clean/r/docs").read_all().column("id").to_pylist() == ["a", "b"]
     assert root.display("clean") == uri.split("?")[0] + "/clean"
@@ -32,6 +34,7 @@ def test_bad_object_store_root_is_one_line(s3, case, tmp_path, monkeypatch, caps
         uri, expect = s3.uri(), "credentials refused"
     else:
         from s3server import free_port
+
         uri, expect = s3.uri(port=free_port()), "endpoint unreachable"
     with pytest.raises(RootError, match=expect):
         CorpusRoot.open(uri)

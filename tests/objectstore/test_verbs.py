@@ -4,6 +4,7 @@ The verbs run one after another as a user would run them, each in its own proces
 from a working directory and a HOME that must stay empty: everything goes to the
 object store.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,24 @@ class S3Verbs:
     def run(self, *args, check=True, json_out=True):
         env = {**os.environ, "HOME": str(self.home)}
         env.pop("RAY_ADDRESS", None)
-        out = subprocess.run([sys.executable, "-m", "webmill", "--root", self.uri, "--config", str(self.config),
-                              *map(str, args), *(["--json"] if json_out else [])],
-                             capture_output=True, text=True, timeout=600, cwd=self.cwd, env=env)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "webmill",
+                "--root",
+                self.uri,
+                "--config",
+                str(self.config),
+                *map(str, args),
+                *(["--json"] if json_out else []),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=self.cwd,
+            env=env,
+        )
         if check:
             assert out.returncode == 0, out.stderr[-3000:]
         return out
@@ -44,7 +60,7 @@ class S3Verbs:
         return json.loads(self.run(*args).stdout.strip().splitlines()[-1])
 
     def keys(self, sub=""):
-        return [k[len(self.prefix) + 1:] for k in self.s3.keys(f"{self.prefix}/{sub}")]
+        return [k[len(self.prefix) + 1 :] for k in self.s3.keys(f"{self.prefix}/{sub}")]
 
     def root(self):
         return CorpusRoot.open(self.uri, create=False)
@@ -102,9 +118,17 @@ def test_train_streams_shards_and_checkpoints_to_the_bucket_and_resumes(verbs):
     assert first["step"] == 3 and not first["finished"]
     assert done["step"] == 6 and done["finished"]
     keys = verbs.keys("runs/run1/")
-    for name in ("checkpoints/latest", "checkpoints/step-000003/model.safetensors",
-                 "checkpoints/step-000006/optimizer.pt", "final/model.safetensors", "final/training.json",
-                 "final/tokenizer.json", "metrics.jsonl", "plan.json", "summary.json"):
+    for name in (
+        "checkpoints/latest",
+        "checkpoints/step-000003/model.safetensors",
+        "checkpoints/step-000006/optimizer.pt",
+        "final/model.safetensors",
+        "final/training.json",
+        "final/tokenizer.json",
+        "metrics.jsonl",
+        "plan.json",
+        "summary.json",
+    ):
         assert f"runs/run1/{name}" in keys, name
     root = verbs.root()
     assert root.read_bytes("runs/run1/checkpoints/latest").decode() == "step-000006"

@@ -1,4 +1,5 @@
 """``webmill run`` end to end on a served real site; stats, report and query over what it made."""
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,13 @@ def test_run_killed_in_each_stage_completes_with_nothing_lost_or_doubled(tmp_pat
     root = tmp_path / "root"
     killed_in: list[str] = []
     for _ in range(len(KILL_AFTER) + 1):  # each run is killed in the first stage not killed in before
-        p = subprocess.Popen([*WEBMILL, "--root", str(root), "run", cfg], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             text=True, start_new_session=True)
+        p = subprocess.Popen(
+            [*WEBMILL, "--root", str(root), "run", cfg],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         for line in p.stderr:
             stage = line[2:].split()[0] if line.startswith("▶ ") else None
             if stage and stage not in killed_in:
@@ -106,8 +112,11 @@ def _wait_for_ray_to_exit(pid: int, timeout: float = 30) -> None:
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        alive = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and
-                 any("raylet" in c or "gcs_server" in c for c in p.info["cmdline"][:1]) and p.ppid() in (pid, 1)]
+        alive = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and any("raylet" in c or "gcs_server" in c for c in p.info["cmdline"][:1]) and p.ppid() in (pid, 1)
+        ]
         if not alive:
             return
         time.sleep(0.5)
@@ -164,10 +173,26 @@ def test_report_renders_its_charts_in_headless_chromium(pipeline_root, tmp_path)
     titles = r["charts"]
     assert any(t.startswith("Funnel") for t in titles) and any("loss" in t for t in titles)
     assert any("dropped" in t for t in titles) and "Document length" in titles and "Top hosts" in titles
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000", "--dump-dom",
-                          (tmp_path / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     for i in range(len(titles)):
         chart = dom.split(f'id="chart-{i}"', 1)[1][:200_000].split('id="chart-', 1)[0]
         assert 'class="main-svg"' in chart, f"chart {i} ({titles[i]}) did not render"
@@ -177,8 +202,7 @@ def test_report_renders_its_charts_in_headless_chromium(pipeline_root, tmp_path)
 
 def data_marks(svg: str) -> int:
     """Bars, funnel steps and line traces plotly drew with a real extent (not a zero-size path)."""
-    paths = (re.findall(r'<g class="point"[^>]*>\s*<path d="([^"]+)"', svg)
-             + re.findall(r'<path class="js-line" d="([^"]+)"', svg))
+    paths = re.findall(r'<g class="point"[^>]*>\s*<path d="([^"]+)"', svg) + re.findall(r'<path class="js-line" d="([^"]+)"', svg)
     return sum(1 for d in paths if len(set(re.findall(r"-?\d+(?:\.\d+)?", d))) >= 3)
 
 
@@ -193,16 +217,14 @@ def test_report_on_an_empty_root_says_there_is_nothing_yet(tmp_path):
 @pytest.mark.slow
 def test_query_answers_why_a_page_was_dropped(pipeline_root):
     root, _, s = pipeline_root
-    rows = json.loads(webmill("query", root, "SELECT url, drop_reason FROM excluded ORDER BY url LIMIT 1",
-                              "--format", "json").stdout)
+    rows = json.loads(webmill("query", root, "SELECT url, drop_reason FROM excluded ORDER BY url LIMIT 1", "--format", "json").stdout)
     assert rows and rows[0]["drop_reason"]
     url = rows[0]["url"]
     again = json.loads(webmill("query", root, f"SELECT drop_reason FROM excluded WHERE url = '{url}'", "--format", "json").stdout)
     assert again[0]["drop_reason"] == rows[0]["drop_reason"]
     dup = webmill("query", root, "SELECT host, count(*) FILTER (WHERE NOT kept) AS dups FROM clusters GROUP BY 1")
     assert dup.returncode == 0 and "127.0.0.1" in dup.stdout
-    shards = json.loads(webmill("query", root, "SELECT split, count(*) AS n FROM shards GROUP BY 1 ORDER BY 1",
-                                "--format", "json").stdout)
+    shards = json.loads(webmill("query", root, "SELECT split, count(*) AS n FROM shards GROUP BY 1 ORDER BY 1", "--format", "json").stdout)
     assert {r["split"]: r["n"] for r in shards}["train"] == s["stages"]["shard"]["train_docs"]
 
 
@@ -250,8 +272,9 @@ def test_trace_of_a_dropped_page_names_the_reason_and_raw_prints_its_record(pipe
     assert raw.stdout.startswith(b"WARC/1.")
     assert f"WARC-Target-URI: {ex['url']}".encode() in raw.stdout
     assert b"\r\nHTTP/1." in raw.stdout and b"<html" in raw.stdout.lower()
-    cut = subprocess.run([*WEBMILL, "--root", str(root), "trace", ex["url"], "--raw", "--max-bytes", "100"],
-                         capture_output=True, timeout=600)
+    cut = subprocess.run(
+        [*WEBMILL, "--root", str(root), "trace", ex["url"], "--raw", "--max-bytes", "100"], capture_output=True, timeout=600
+    )
     assert cut.returncode == 0 and b"[payload cut at 100 bytes" in cut.stdout and len(cut.stdout) < len(raw.stdout)
 
 

@@ -1,4 +1,5 @@
 """``webmill shard``: mixed, split, globally shuffled training shards with a manifest."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,8 @@ def test_shuffled_split_sized_and_described(root):
     m = build_shards(root, cfg)
     src = [r for ds in ("pg", "sq") for r in pq.read_table(root.path("dedup", ds, "docs"), columns=["id"]).column("id").to_pylist()]
     train, val = ids(root, "main", "train"), ids(root, "main", "val")
-    assert sorted(train + val) == sorted(src)                 # nothing lost, nothing doubled
-    assert 0.02 < len(val) / len(src) < 0.09                  # the held-out share
+    assert sorted(train + val) == sorted(src)  # nothing lost, nothing doubled
+    assert 0.02 < len(val) / len(src) < 0.09  # the held-out share
     assert m["buckets"] > 3 and len(m["splits"]["train"]["shards"]) == m["buckets"]  # sized by the target
     # globally shuffled: both sources are spread through the first shard
     first = pq.read_table(root.path("shards", "main", m["splits"]["train"]["shards"][0]["path"]))
@@ -79,8 +80,9 @@ def test_mixture_weights_set_the_character_shares(root):
 def test_bad_sources_are_one_line(tmp_path, root):
     with pytest.raises(UserError, match="not found"):
         build_shards(root, ShardsConfig(mix={"nope": 1.0}))
-    out = subprocess.run([sys.executable, "-m", "webmill", "--root", str(tmp_path / "empty"), "shard"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "webmill", "--root", str(tmp_path / "empty"), "shard"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2 and "no deduplicated documents" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -103,8 +105,14 @@ def test_a_crash_after_the_map_pass_resumes_without_redoing_it(root, monkeypatch
     assert maps and all(root.exists("shards", "resumed", "_buckets", p[:-8] + ".json") for p in maps)
     before = {p: root.fs.get_file_info(root.path("shards", "resumed", "_buckets", p)).mtime for p in maps}
     seen = []
-    monkeypatch.setattr(training, "_reduce_pass", lambda *a, **k: (seen.append(
-        {p: root.fs.get_file_info(root.path("shards", "resumed", "_buckets", p)).mtime for p in maps}), real_reduce(*a, **k)))
+    monkeypatch.setattr(
+        training,
+        "_reduce_pass",
+        lambda *a, **k: (
+            seen.append({p: root.fs.get_file_info(root.path("shards", "resumed", "_buckets", p)).mtime for p in maps}),
+            real_reduce(*a, **k),
+        ),
+    )
     build_shards(root, cfg, name="resumed")
     assert seen == [before]  # the map files were not written again
     assert ids(root, "resumed", "train") == ids(root, "ref", "train") and ids(root, "resumed", "val") == ids(root, "ref", "val")

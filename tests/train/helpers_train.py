@@ -1,4 +1,5 @@
 """A corpus root with real documents, training shards and a tokenizer, for the train tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

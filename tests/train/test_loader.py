@@ -1,4 +1,5 @@
 """The streaming loader: deterministic split over ranks × workers, packing, exact resume, bad documents."""
+
 from __future__ import annotations
 
 import itertools
@@ -101,6 +102,7 @@ def test_no_shards_and_no_text_column(tmp_path, shards):
     import pyarrow as pa
 
     from webmill.shards import DatasetWriter
+
     DatasetWriter(root, "notext", pa.schema([("id", pa.string())])).write_unit("u", [pa.table({"id": ["a"]})])
     with pytest.raises(UserError, match="no text column"):
         list_units(FS, DatasetReader(root, "notext").paths())

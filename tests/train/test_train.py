@@ -1,4 +1,5 @@
 """Training end to end on real shards: loss, transformers loading, resume, generate, Ray Train, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -67,6 +68,7 @@ def test_final_folder_loads_in_transformers_with_the_same_logits(trained):
     hf = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32)
     assert type(hf).__name__ == "LlamaForCausalLM"
     from webmill.train.runfiles import RunFiles
+
     ours, tok = load_run(RunFiles.named(None, trained["run_dir"]), torch.device("cpu"))
     hf_tok = AutoTokenizer.from_pretrained(final)
     text = "SELECT * FROM pg_class WHERE relkind = 'r';"
@@ -131,8 +133,7 @@ def test_bad_input_is_one_clear_line(root, config, tmp_path):
 
 @pytest.mark.slow
 def test_two_cpu_workers_under_ray_train(root, config, ray_local):
-    cfg = small(config, max_steps=6, seq_len=64, batch_tokens=2048, micro_batch=8, eval_every=3, checkpoint_every=3,
-                workers=2)
+    cfg = small(config, max_steps=6, seq_len=64, batch_tokens=2048, micro_batch=8, eval_every=3, checkpoint_every=3, workers=2)
     s = run_training(make_plan(root, cfg, shards=None, name="ddp"), ray_fn=lambda: ray_local)
     assert s["workers"] == 2 and s["finished"] and s["step"] == 6
     assert s["tokens_seen"] == 6 * 2048
