@@ -16,47 +16,10 @@ os.environ.setdefault("WEBMILL_VERIFY_PARTS", "1")  # every read in the tests ch
 
 from faultserver import fault_server  # noqa: E402
 
-# the hostile suite's tally (a fixture and two hooks; here, since a second conftest.py would shadow this one
-# for the test modules that import from it)
+# the hostile suite's tally (a fixture and two hooks)
 from hostile_tally import hostile, pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402,F401
 from s3server import S3Server  # noqa: E402
-
-from webmill.serve import find_corpora  # noqa: E402
-
-CORPORA = find_corpora()
-
-
-def sites_folder() -> Path:
-    """The folder of real sites the end-to-end tests serve: ../shared/corpora, or where it is
-    absent the offline corpora the project renders itself (``pylib/``, ``pydoc/``)."""
-    if CORPORA is not None:
-        return CORPORA
-    from webmill.pylib_site import offline_corpora
-
-    return offline_corpora()
-
-
-# what stands in for a site of ../shared/corpora where it is absent, for tests that need real pages
-# but not that site's particulars: the Python library (over a thousand pages) or its reference topics (81)
-OFFLINE_STAND_IN = {"postgresql-15": "pylib", "libstdcxx-manual": "pylib", "debian-handbook": "pylib", "sqlite-3": "pydoc"}
-
-
-def real_site(name: str) -> Path:
-    """The folder of the named site of ../shared/corpora, or of its offline stand-in."""
-    if CORPORA is not None and (CORPORA / name).is_dir():
-        return CORPORA / name
-    return sites_folder() / OFFLINE_STAND_IN[name]
-
-
-# a small real site and its seeds: libstdcxx-manual's version 11 (97 pages), or Python's reference topics (81)
-SMALL_SITE = ("libstdcxx-manual", ["11/index.html"]) if CORPORA is not None else ("pydoc", ["index.html"])
-
-
-def corpus_dir(name: str) -> Path:
-    """A real website from ../shared/corpora, or skip with the reason."""
-    if CORPORA is None or not (CORPORA / name).is_dir():
-        pytest.skip(f"../shared/corpora/{name} is not present beside this checkout")
-    return CORPORA / name
+from sites import CORPORA  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
-from conftest import corpus_dir
 from helpers import last_json, webmill, write_spec
 from helpers_clean import clean_json, read
+from sites import corpus_dir
 from warcio.archiveiterator import ArchiveIterator
 
 LANGS = {"en-US": "en", "de-DE": "de", "fr-FR": "fr", "es-ES": "es", "ar-MA": "ar"}

@@ -5,8 +5,8 @@ import re
 
 import pytest
 import trafilatura
-from conftest import sites_folder
 from lxml import html as lxml_html
+from sites import sites_folder
 from trafilatura import xpaths as trafilatura_xpaths
 
 from webmill.clean import faster_trafilatura as faster

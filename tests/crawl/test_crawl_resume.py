@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import corpus_dir
 from helpers import crawl_log, last_json, reachable_pages, warc_responses, webmill, write_spec
+from sites import corpus_dir
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,8 @@
 """Scheduling: submit, schedule, the scheduler, list/status/cancel, incremental recrawls; workers by host."""
 
-from conftest import corpus_dir
 from faultserver import fault_server
 from helpers import crawl_log, last_json, webmill, write_spec
+from sites import corpus_dir
 
 from webmill.crawl.worker import owner_of
 

@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from conftest import corpus_dir
 from helpers import crawl_log, last_json, reachable_pages, warc_responses, webmill, write_spec
+from sites import corpus_dir
 
 SITES = {
     "libstdcxx-manual": ["11/index.html", "12/index.html"],

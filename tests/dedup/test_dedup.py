@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import corpus_dir
+from sites import corpus_dir
 
 from webmill.dedup import shingling
 from webmill.dedup.config import DedupConfig

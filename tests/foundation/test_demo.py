@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CORPORA, sites_folder
+from sites import CORPORA, sites_folder
 
 
 def demo(root, *args, env=None):

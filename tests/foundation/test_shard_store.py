@@ -8,7 +8,7 @@ import time
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from conftest import real_site
+from sites import real_site
 
 from webmill.errors import CorruptPartError, RootError
 from webmill.sample import real_docs

@@ -14,9 +14,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL_SITE, sites_folder
 from helpers import reachable_pages
 from pipeline_config import write_config
+from sites import SMALL_SITE, sites_folder
 
 WEBMILL = [sys.executable, "-m", "webmill"]
 KILL_AFTER = {"crawl": 2.0, "clean": 4.0, "dedup": 3.0, "shard": 0.02, "tokenizer": 0.02, "train": 6.0}

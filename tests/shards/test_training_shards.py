@@ -9,7 +9,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import real_site
+from sites import real_site
 
 from webmill.errors import UserError
 from webmill.sample import real_docs

@@ -7,8 +7,8 @@ import itertools
 import pyarrow.fs as pafs
 import pytest
 import torch
-from conftest import real_site
 from helpers_train import shard_root, write_docs
+from sites import real_site
 
 from webmill.errors import UserError
 from webmill.shards import CorpusRoot, DatasetReader

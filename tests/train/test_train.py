@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import real_site
 from helpers_train import TEST_TRAIN, shard_root
+from sites import real_site
 
 from webmill.config import load_config
 from webmill.errors import UserError
