@@ -19,14 +19,7 @@ from faultserver import fault_server  # noqa: E402
 # the hostile suite's tally (a fixture and two hooks)
 from hostile_tally import hostile, pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402,F401
 from s3server import S3Server  # noqa: E402
-from sites import CORPORA  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def corpora() -> Path:
-    if CORPORA is None:
-        pytest.skip("../shared/corpora is not present beside this checkout")
-    return CORPORA
+from sites import sites_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,9 +48,10 @@ def ray_local():
 
 
 @pytest.fixture
-def site(corpora):
-    """The real corpora served on 127.0.0.1, plus the /_fault/ routes."""
-    with fault_server(corpora) as server:
+def site():
+    """The real sites served on 127.0.0.1 (../shared/corpora, or the offline site where it is absent),
+    plus the /_fault/ routes."""
+    with fault_server(sites_folder()) as server:
         yield server
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from webmill.serve import find_corpora  # noqa: E402
+from webmill.serve import find_corpora
 
 CORPORA = find_corpora()
 
@@ -38,10 +36,3 @@ def real_site(name: str) -> Path:
 
 # a small real site and its seeds: libstdcxx-manual's version 11 (97 pages), or Python's reference topics (81)
 SMALL_SITE = ("libstdcxx-manual", ["11/index.html"]) if CORPORA is not None else ("pydoc", ["index.html"])
-
-
-def corpus_dir(name: str) -> Path:
-    """A real website from ../shared/corpora, or skip with the reason."""
-    if CORPORA is None or not (CORPORA / name).is_dir():
-        pytest.skip(f"../shared/corpora/{name} is not present beside this checkout")
-    return CORPORA / name

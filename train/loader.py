@@ -179,17 +179,23 @@ class PackedLoader:
     def _batches(self):
         streams = [self._rows(w, self._state["streams"][w]) for w in range(self.workers)]
         state = {"streams": [dict(s) for s in self._state["streams"]], "turn": self._state["turn"]}
+        ended: set[int] = set()  # streams of a single pass (loop=False) that have run out
         while True:
             rows = []
-            for _ in range(self.batch_rows):
+            while len(rows) < self.batch_rows:
+                if len(ended) == self.workers:
+                    return  # a single pass is over: every stream has given all its rows
                 w = state["turn"]
+                state["turn"] = (w + 1) % self.workers
+                if w in ended:
+                    continue
                 try:
                     row, pos = next(streams[w])
                 except StopIteration:
-                    return
+                    ended.add(w)  # the other streams go on, so one pass reads every document once
+                    continue
                 rows.append(row)
                 state["streams"][w] = pos
-                state["turn"] = (w + 1) % self.workers
             self.stats["rows"] += len(rows)
             yield np.asarray(rows, dtype=np.int64), {"streams": [dict(s) for s in state["streams"]], "turn": state["turn"]}
 

@@ -2,14 +2,14 @@
 
 from faultserver import fault_server
 from helpers import crawl_log, last_json, webmill, write_spec
-from sites import corpus_dir
+from sites import SMALL_SITE, real_site
 
 from webmill.crawl.worker import owner_of
 
 
 def test_submit_scheduler_once_and_recrawl_is_conditional(site, tmp_path):
     root = tmp_path / "root"
-    spec = write_spec(tmp_path / "spec.toml", seeds=[site.url("libstdcxx-manual/11/index.html")], allow_private_networks=True)
+    spec = write_spec(tmp_path / "spec.toml", seeds=[site.url(f"{SMALL_SITE[0]}/{SMALL_SITE[1][0]}")], allow_private_networks=True)
     queued = last_json(webmill("--root", root, "crawl", "submit", spec, "--json"))
     assert queued["state"] == "queued"
     ran = last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"]
@@ -41,16 +41,18 @@ def test_cancel_a_queued_crawl(tmp_path, fault_site):
 
 
 def test_hosts_split_over_ray_workers_with_handoffs(tmp_path):
-    folder = corpus_dir("libstdcxx-manual")
-    with fault_server(folder / "11") as a, fault_server(folder / "12") as b:
+    # two hosts of over 50 pages each: the manual's versions 11 and 12, or the offline reference topics twice
+    folder = real_site("libstdcxx-manual")
+    first, second = (folder / "11", folder / "12") if (folder / "11").is_dir() else (real_site("sqlite-3"),) * 2
+    with fault_server(first) as a, fault_server(second) as b:
         hosts = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"]
         if owner_of(hosts[0], 2) == owner_of(hosts[1], 2):
-            b2 = fault_server(folder / "12").start()  # find a port whose host lands on the other worker
+            b2 = fault_server(second).start()  # find a port whose host lands on the other worker
             for _ in range(50):
                 if owner_of(f"127.0.0.1:{b2.port}", 2) != owner_of(hosts[0], 2):
                     break
                 b2.stop()
-                b2 = fault_server(folder / "12").start()
+                b2 = fault_server(second).start()
             b.stop()
             b = b2
             hosts[1] = f"127.0.0.1:{b.port}"

@@ -2,11 +2,14 @@
 
 import datetime as dt
 import itertools
+import shutil
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from sites import corpus_dir
+from sites import CORPORA, real_site, sites_folder
 
 from webmill.dedup import shingling
 from webmill.dedup.config import DedupConfig
@@ -102,10 +105,30 @@ def test_band_helper_favours_recall_at_threshold():
     assert p > 0.95
 
 
+def two_releases(tmp_path) -> Path:
+    """Pages of one library in two releases, most identical and some slightly different: the C++
+    manual's versions 11 and 12, or where ../shared/corpora is absent the offline site's pages of the
+    libraries pip vendors and of their separately installed releases (pip._vendor.rich.* and rich.*)."""
+    if CORPORA is not None:
+        return CORPORA / "libstdcxx-manual"
+    from webmill.pylib_site import VENDORED
+
+    pylib, folder = sites_folder() / "pylib", tmp_path / "two-releases"
+    folder.mkdir()
+    for name in VENDORED:
+        vendored = sorted(pylib.glob(f"pip._vendor.{name}.*html"))
+        installed = {p.name for p in pylib.glob(f"{name}.*html")}
+        for page in vendored:
+            twin = page.name.removeprefix("pip._vendor.")
+            if twin in installed:
+                shutil.copy(page, folder / page.name)
+                shutil.copy(pylib / twin, folder / twin)
+    return folder
+
+
 @pytest.mark.slow
 def test_accuracy_on_two_versions_of_a_manual(tmp_path, ray_local):
-    site = corpus_dir("libstdcxx-manual")
-    docs = real_docs(site)  # versions 11 and 12: most pages identical, some slightly different
+    docs = real_docs(two_releases(tmp_path))
     root = CorpusRoot.open(tmp_path / "root")
     write_docs(root, "clean/libstdcxx/docs", docs)
     b, r = choose_bands_rows(0.8, 112)
@@ -125,14 +148,21 @@ def test_accuracy_on_two_versions_of_a_manual(tmp_path, ray_local):
     assert s["kept"] < s["documents_in"]
 
 
+def japanese_texts() -> list[str]:
+    """Real Japanese prose: the Debian handbook's translation, or where ../shared/corpora is absent
+    the paragraph about Python that CPython's own test suite keeps for its codec tests."""
+    if CORPORA is not None:
+        return real_docs(CORPORA / "debian-handbook" / "ja-JP", limit=40).column("text").to_pylist()
+    found = Path(sysconfig.get_paths()["stdlib"]) / "test" / "cjkencodings" / "euc_jp-utf8.txt"
+    return [found.read_text(encoding="utf-8")]
+
+
 def test_bad_input_and_incremental(tmp_path, ray_local):
-    paras = real_docs(corpus_dir("postgresql-15"), limit=60).column("text").to_pylist()
+    paras = real_docs(real_site("postgresql-15"), limit=60 if CORPORA is not None else 600).column("text").to_pylist()
     base = [p for p in paras if len(p.split()) > 200][:20]
+    assert len(base) >= 16
     rows = [doc(0, ""), doc(1, "word"), doc(2, base[0] * 200)]  # empty, one word, a ~5 MB document
-    ja = max(
-        (t for t in real_docs(corpus_dir("debian-handbook") / "ja-JP", limit=40).column("text").to_pylist()),
-        key=lambda t: sum(ord(c) > 0x3000 for c in t),
-    )
+    ja = max(japanese_texts(), key=lambda t: sum(ord(c) > 0x3000 for c in t))
     ja = "".join(c for c in ja if ord(c) > 0x3000)  # the Japanese characters only: no spaces at all
     rows += [doc(3, ja), doc(4, ja + "少し違う。")]
     rows += [doc(10 + i, base[1], url=f"http://mirror{i}.test/page") for i in range(1000)]  # one text, 1,000 URLs
