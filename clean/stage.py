@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from webmill.clean.config import CleanConfig
 from webmill.clean.filters import SIGNALS
-from webmill.shards import CorpusRoot, DatasetWriter, Manifest
+from webmill.shards import CorpusRoot, DatasetWriter, Manifest, layout
 from webmill.shards.schema import SOURCE_TYPE, doc_schema
 
 DOCS_SCHEMA = doc_schema(
@@ -66,8 +66,8 @@ def clean_unit(unit: dict, root: CorpusRoot, run: str, cfg: CleanConfig) -> dict
     name = unit_name(inp, lo)
     stats: dict = {"records": 0}
     kept, dropped = [], []
-    docs_w = DatasetWriter(root, f"clean/{run}/docs", DOCS_SCHEMA, row_group_rows=1024)
-    excl_w = DatasetWriter(root, f"clean/{run}/excluded", EXCLUDED_SCHEMA, row_group_rows=4096)
+    docs_w = DatasetWriter(root, layout.clean_docs(run), DOCS_SCHEMA, row_group_rows=1024)
+    excl_w = DatasetWriter(root, layout.clean_excluded(run), EXCLUDED_SCHEMA, row_group_rows=4096)
     reasons: dict[str, int] = {}
     langs: dict[str, int] = {}
     n_kept = bytes_in = bytes_out = 0
@@ -128,7 +128,7 @@ def run_clean(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanConfig, *
     """Clean ``inputs`` into ``clean/<run>/``; returns the stage summary."""
     from webmill.locks import run_lock
 
-    with run_lock(root, "clean", run):
+    with run_lock(root, layout.CLEAN, run):
         return _run_clean_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
 
 
@@ -137,7 +137,7 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
     from webmill.runtime import run_tasks
 
     fp = fingerprint(cfg)
-    done = Manifest.load(root, f"clean/{run}/docs").units
+    done = Manifest.load(root, layout.clean_docs(run)).units
     units = [
         {"input": inp, "range": r, "fingerprint": fp}
         for inp in inputs
@@ -157,8 +157,8 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
             if on_progress:
                 on_progress(results, len(todo), time.time() - t0)
     seconds = time.time() - t0
-    docs = DatasetWriter(root, f"clean/{run}/docs", DOCS_SCHEMA).finalize(stage="clean", fingerprint=fp, inputs=[i.name for i in inputs])
-    excl = DatasetWriter(root, f"clean/{run}/excluded", EXCLUDED_SCHEMA).finalize(stage="clean.excluded")
+    docs = DatasetWriter(root, layout.clean_docs(run), DOCS_SCHEMA).finalize(stage="clean", fingerprint=fp, inputs=[i.name for i in inputs])
+    excl = DatasetWriter(root, layout.clean_excluded(run), EXCLUDED_SCHEMA).finalize(stage="clean.excluded")
     st = docs["stats"]
     return {
         "run": run,
@@ -177,8 +177,8 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
         "warc_truncated": st.get("warc_truncated", 0),
         "seconds": round(seconds, 2),
         "docs_per_s": round(sum(r["documents_in"] for r in results) / max(seconds, 1e-9), 1),
-        "docs": f"clean/{run}/docs",
-        "excluded_dataset": f"clean/{run}/excluded",
+        "docs": layout.clean_docs(run),
+        "excluded_dataset": layout.clean_excluded(run),
     }
 
 

@@ -13,7 +13,7 @@ from warcio.statusandheaders import StatusAndHeadersParser
 
 from webmill.errors import UserError, first_line
 from webmill.names import check_name
-from webmill.shards import CorpusRoot
+from webmill.shards import CorpusRoot, layout
 from webmill.shards.objectstore import describe, public_uri, s3_filesystem
 
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"])
@@ -29,7 +29,7 @@ class WarcInput:
 
 
 def newest_crawl(root: CorpusRoot) -> str:
-    crawls = [c for c in root.listdir("crawl") if root.is_dir("crawl", c, "warc")]
+    crawls = [c for c in root.listdir(layout.CRAWL) if root.is_dir(layout.crawl_warcs(c))]
     if not crawls:
         raise UserError(f"corpus root {root.display()}: no crawls to clean (run `webmill crawl run` first, or pass --warc)")
     return sorted(crawls)[-1]
@@ -37,11 +37,11 @@ def newest_crawl(root: CorpusRoot) -> str:
 
 def crawl_inputs(root: CorpusRoot, crawl_id: str) -> list[WarcInput]:
     check_name(crawl_id, "crawl id")
-    if not root.is_dir("crawl", crawl_id, "warc"):
+    if not root.is_dir(layout.crawl_warcs(crawl_id)):
         raise UserError(f"crawl {crawl_id}: not found in {root.display('crawl')}")
-    infos = root.fs.get_file_info(pafs.FileSelector(root.path("crawl", crawl_id, "warc")))
+    infos = root.fs.get_file_info(pafs.FileSelector(root.path(layout.crawl_warcs(crawl_id))))
     return [
-        WarcInput(root.fs, i.path, f"crawl/{crawl_id}/warc/{i.base_name}", crawl_id, i.size or 0)
+        WarcInput(root.fs, i.path, f"{layout.crawl_warcs(crawl_id)}/{i.base_name}", crawl_id, i.size or 0)
         for i in sorted(infos, key=lambda i: i.path)
         if i.is_file and i.base_name.endswith((".warc.gz", ".warc"))
     ]

@@ -26,7 +26,7 @@ from webmill.crawl.log import LOG_SCHEMA, log_rows
 from webmill.crawl.spider import canonical, host_of
 from webmill.crawl.worker import WorkerState, owner_of
 from webmill.errors import UserError, first_line
-from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
+from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, layout
 
 
 # ---------------------------------------------------------------- the spec
@@ -78,7 +78,7 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     process, then commit its log unit and hand its links for other hosts on through the root."""
     import tempfile
 
-    k, rel = job["worker"], f"crawl/{job['crawl_id']}"
+    k, rel = job["worker"], layout.crawl(job["crawl_id"])
     job = {
         **job,
         "root": root.uri,
@@ -115,7 +115,7 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     state.publish_events()
     events = state.events()
     table = log_rows(state.open_warc, state.warc_files(), events, f"{rel}/warc", k)
-    writer = DatasetWriter(root, f"{rel}/log", LOG_SCHEMA, row_group_rows=4096)
+    writer = DatasetWriter(root, layout.crawl_log(job["crawl_id"]), LOG_SCHEMA, row_group_rows=4096)
     counts = dict(Counter(table.column("outcome").to_pylist()))
     writer.write_unit(
         f"worker-{k:04d}",
@@ -162,7 +162,7 @@ def _conditional_for(root: CorpusRoot, previous: dict | None, k: int, workers: i
         return {}
     from webmill.shards import Manifest
 
-    dataset = f"crawl/{previous['id']}/log"
+    dataset = layout.crawl_log(previous["id"])
     manifest = Manifest.load(root, dataset)
     unit = manifest.units.get(f"worker-{k:04d}") if previous.get("workers") == workers else None
     parts = unit.parts if unit is not None else None
@@ -193,12 +193,12 @@ def run_crawl(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Cata
     the root, and each worker reads its own share of the previous crawl's log."""
     from webmill.locks import run_lock
 
-    with run_lock(root, "crawl", crawl_id):
+    with run_lock(root, layout.CRAWL, crawl_id):
         return _run_crawl_locked(root, ray, crawl_id, spec, catalog=catalog, on_progress=on_progress)
 
 
 def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catalog: Catalog | None = None, on_progress=None) -> dict:
-    rel = f"crawl/{crawl_id}"
+    rel = layout.crawl(crawl_id)
     root.write_bytes_atomic(json.dumps(spec, indent=1).encode(), rel, "spec.json")
     workers = spec["workers"]
     hosts = allowed_hosts(spec)
@@ -244,8 +244,8 @@ def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catal
         if not sum(r["handoff_count"] for r in results):
             break
 
-    manifest = DatasetWriter(root, f"{rel}/log", LOG_SCHEMA).finalize(crawl_id=crawl_id, rounds=round_)
-    reader = DatasetReader(root, f"{rel}/log")
+    manifest = DatasetWriter(root, layout.crawl_log(crawl_id), LOG_SCHEMA).finalize(crawl_id=crawl_id, rounds=round_)
+    reader = DatasetReader(root, layout.crawl_log(crawl_id))
     outcomes = dict(Counter(reader.read_all(columns=["outcome"]).column("outcome").to_pylist()))
     warcs = [p for p in root.listdir(rel, "warc") if p.endswith(".warc.gz")]
     return {
@@ -258,7 +258,7 @@ def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catal
         "workers": workers,
         "seconds": round(time.time() - t0, 2),
         "warc_files": [f"{rel}/warc/{w}" for w in warcs],
-        "log": f"{rel}/log",
+        "log": layout.crawl_log(crawl_id),
         "repaired": [r for s in summaries for r in s.get("repaired", [])],
         "nodes": sorted({s["node"] for s in summaries if s.get("node")}),
     }
@@ -314,6 +314,6 @@ def _previous(root: CorpusRoot, catalog: Catalog | None, spec: dict, crawl_id: s
     if catalog is None:
         return None
     prev = catalog.previous_done(spec, crawl_id)
-    if prev is None or not root.exists("crawl", prev["id"], "log"):
+    if prev is None or not root.exists(layout.crawl_log(prev["id"])):
         return None
     return {"id": prev["id"], "workers": prev["spec"].get("workers")}

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 
 from webmill.crawl.spider import canonical, host_of
 from webmill.crawl.warc import OPEN_SUFFIX, RollingWarcWriter, iter_responses, repair
+from webmill.shards import layout
 
 
 def owner_of(host: str, workers: int) -> int:
@@ -45,7 +46,7 @@ class WorkerState:
         self.job = job
         self.k = job["worker"]
         self.root = root if root is not None else open_root(job["root"])
-        self.rel = f"crawl/{job['crawl_id']}"
+        self.rel = layout.crawl(job["crawl_id"])
         self.local = self.root.is_local
         self.crawl_dir = self.root.local_path(self.rel) if self.local else spool_dir(job["crawl_id"])
         self.warc_dir = os.path.join(self.crawl_dir, "warc")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import click
 
 from webmill.cli import finish, json_option, pass_ctx
+from webmill.shards import layout
 
 
 def newest_clean(root) -> str:
     from webmill.errors import UserError
 
-    runs = [r for r in root.listdir("clean") if root.is_dir("clean", r, "docs")]
+    runs = [r for r in root.listdir(layout.CLEAN) if root.is_dir(layout.clean_docs(r))]
     if not runs:
         raise UserError(f"corpus root {root.display()}: no clean output to deduplicate (run `webmill clean` first)")
-    return f"clean/{sorted(runs)[-1]}/docs"
+    return layout.clean_docs(sorted(runs)[-1])
 
 
 @click.command("dedup")

@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 
 from webmill.dedup.candidates import Layout
 from webmill.dedup.components import KIND_NAMES, URL
-from webmill.shards import CorpusRoot, DatasetWriter
+from webmill.shards import CorpusRoot, DatasetWriter, layout
 from webmill.shards.reader import open_part
 
 CLUSTER_SCHEMA = pa.schema(
@@ -157,7 +157,7 @@ def choose_winners(table: pa.Table) -> pa.Table:
 
 def apply_part(decisions: pa.Table | None, *, root: CorpusRoot, run: str, unit: str, dataset: str, path: str, offset: int, fp: str) -> dict:
     """Write one input part's ``clusters/`` rows (every document) and ``docs/`` rows (the kept ones)."""
-    docs_ds, clusters_ds = f"dedup/{run}/docs", f"dedup/{run}/clusters"
+    docs_ds, clusters_ds = layout.dedup_docs(run), layout.dedup_clusters(run)
     pf = open_part(root, dataset, {"path": path})
     docs_w = DatasetWriter(root, docs_ds, pf.schema_arrow, row_group_rows=1024)
     clusters_w = DatasetWriter(root, clusters_ds, CLUSTER_SCHEMA, row_group_rows=65536)

@@ -19,10 +19,9 @@ import xxhash
 from webmill.dedup.config import DedupConfig
 from webmill.dedup.minhash import ALGORITHM, band_hashes, signatures
 from webmill.dedup.shingling import shingle_batch
-from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter
+from webmill.shards import CorpusRoot, DatasetReader, DatasetWriter, layout
 
-INDEX_DOCS = "dedup/_index/docs"
-INDEX_BANDS = "dedup/_index/bands"
+INDEX_DOCS, INDEX_BANDS = layout.DEDUP_INDEX_DOCS, layout.DEDUP_INDEX_BANDS
 FORMAT = 3  # the index layout; an index of another layout is refused, not misread
 
 INDEX_DOC_SCHEMA = pa.schema(

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from webmill.errors import UserError
-from webmill.shards import CorpusRoot, DatasetReader
+from webmill.shards import CorpusRoot, DatasetReader, layout
 
-PLAN = ("dedup", "_index", "_plan.json")
+PLAN = layout.DEDUP_PLAN
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class IndexPlan:
 
     @classmethod
     def load(cls, root: CorpusRoot, lsh: str) -> "IndexPlan":
-        if not root.exists(*PLAN):
+        if not root.exists(PLAN):
             return cls(lsh, [])
-        doc = json.loads(root.read_bytes(*PLAN))
+        doc = json.loads(root.read_bytes(PLAN))
         if doc["lsh"] != lsh:
             raise UserError(
                 f"{root.display('dedup/_index')}: the band index was built with other [dedup] "
@@ -70,7 +70,7 @@ class IndexPlan:
                 mine.append(self.by_unit[unit])
         if added:
             doc = {"lsh": self.lsh, "parts": [p.__dict__ for p in self.parts]}
-            root.write_bytes_atomic(json.dumps(doc).encode(), *PLAN)
+            root.write_bytes_atomic(json.dumps(doc).encode(), PLAN)
         return mine
 
     def fingerprint(self) -> str:

@@ -52,6 +52,7 @@ from webmill.dedup.plan import IndexPlan
 from webmill.errors import UserError
 from webmill.names import check_dataset_path
 from webmill.shards import CorpusRoot, DatasetWriter, Manifest
+from webmill.shards import layout as paths
 
 PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
 MIN_PARTITIONS = 8
@@ -103,7 +104,7 @@ class _Phases:
 def _refuse_old_index(root: CorpusRoot) -> None:
     from webmill.dedup.plan import PLAN
 
-    if root.exists(INDEX_DOCS, "_commits") and not root.exists(*PLAN):
+    if root.exists(INDEX_DOCS, "_commits") and not root.exists(PLAN):
         raise UserError(
             f"{root.display('dedup/_index')}: an index written by an older webmill (no _plan.json); remove that folder to rebuild it"
         )
@@ -114,7 +115,7 @@ def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConf
 
     for ds in inputs:
         check_dataset_path(ds, "dedup input")
-    with run_lock(root, "dedup", run):
+    with run_lock(root, paths.DEDUP, run):
         return _run_dedup_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
 
 
@@ -145,8 +146,8 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     plan = IndexPlan.load(root, lsh)
     mine = plan.extend(root, inputs)
     fp = run_fingerprint(cfg, inputs, plan)
-    docs_ds, clusters_ds, pairs_ds = f"dedup/{run}/docs", f"dedup/{run}/clusters", f"dedup/{run}/pairs"
-    work = f"dedup/{run}/_work"
+    docs_ds, clusters_ds, pairs_ds = paths.dedup_docs(run), paths.dedup_clusters(run), paths.dedup_pairs(run)
+    work = paths.dedup_work(run)
     done = Manifest.read_json(root, docs_ds) if root.exists(docs_ds) else None
     if done and done.get("fingerprint") == fp and done.get("summary"):
         return {**done["summary"], "skipped": True}

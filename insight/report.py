@@ -9,6 +9,7 @@ import time
 
 from webmill.insight.stats import corpus_stats, render
 from webmill.insight.views import connect
+from webmill.shards import layout
 from webmill.shards.root import CorpusRoot
 from webmill.train.runfiles import read_metrics
 
@@ -128,11 +129,11 @@ def _bar(go, x, y, y_title, *, horizontal=False, x_title=None):
 
 def _loss_curves(root: CorpusRoot) -> dict:
     out = {}
-    for name in root.listdir("runs"):
-        if not root.exists("runs", name, "metrics.jsonl"):
+    for name in root.listdir(layout.RUNS):
+        if not root.exists(layout.run(name), "metrics.jsonl"):
             continue
         pts = {"step": [], "loss": [], "val_step": [], "val_loss": []}
-        for r in read_metrics(root.read_bytes("runs", name, "metrics.jsonl")):
+        for r in read_metrics(root.read_bytes(layout.run(name), "metrics.jsonl")):
             pts["step"].append(r["step"])
             pts["loss"].append(r["loss"])
             if "val_loss" in r:

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 
 from webmill.insight.views import connect
+from webmill.shards import layout
 from webmill.shards.manifest import Manifest
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import list_shard_sets, read_manifest
@@ -143,9 +144,9 @@ def _shards(root) -> dict:
 
 def _training(root) -> dict:
     runs = {}
-    for name in root.listdir("runs"):
-        if root.exists("runs", name, "summary.json"):
-            s = json.loads(root.read_bytes("runs", name, "summary.json"))
+    for name in root.listdir(layout.RUNS):
+        if root.exists(layout.run(name), "summary.json"):
+            s = json.loads(root.read_bytes(layout.run(name), "summary.json"))
             runs[name] = {
                 k: s.get(k)
                 for k in ("step", "max_steps", "tokens_seen", "train_loss", "val_loss", "val_unigram_entropy", "parameters", "finished")

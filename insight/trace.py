@@ -20,6 +20,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from webmill.errors import UserError
+from webmill.shards import layout
 from webmill.shards.manifest import run_datasets
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
@@ -46,7 +47,7 @@ def _run_of(dataset: str) -> str:
 def _crawl(root: CorpusRoot, url: str) -> list[dict]:
     cols = ["url", "final_url", "status", "outcome", "error", "fetched_at", "depth", "referrer", "warc_file", "warc_offset", "warc_length"]
     out = []
-    for ds in run_datasets(root, "crawl", "log"):
+    for ds in run_datasets(root, *layout.PER_RUN_DATASETS["crawl_log"]):
         for column in ("url", "final_url"):
             for row in _matching_rows(root, ds, column, url, cols):
                 row["crawl_id"] = _run_of(ds)
@@ -59,22 +60,22 @@ def _clean(root: CorpusRoot, column: str, value: str) -> list[dict]:
     kept_cols = ["id", "url", "crawl_id", "fetched_at", "title", "lang", "lang_score", "n_words", "source"]
     dropped_cols = ["id", "url", "crawl_id", "fetched_at", "title", "lang", "n_words", "drop_reason", "signal", "value", "source"]
     out = []
-    for ds in run_datasets(root, "clean", "docs"):
+    for ds in run_datasets(root, *layout.PER_RUN_DATASETS["clean_docs"]):
         out += [{"run": _run_of(ds), "kept": True, **r} for r in _matching_rows(root, ds, column, value, kept_cols)]
-    for ds in run_datasets(root, "clean", "excluded"):
+    for ds in run_datasets(root, *layout.PER_RUN_DATASETS["excluded"]):
         out += [{"run": _run_of(ds), "kept": False, **r} for r in _matching_rows(root, ds, column, value, dropped_cols)]
     return out
 
 
 def _dedup(root: CorpusRoot, doc_id: str) -> list[dict]:
     out = []
-    for ds in run_datasets(root, "dedup", "clusters"):
+    for ds in run_datasets(root, *layout.PER_RUN_DATASETS["clusters"]):
         out += [
             {"run": _run_of(ds), **r}
             for r in _matching_rows(root, ds, "id", doc_id, ["cluster", "kind", "kept", "representative", "jaccard"])
         ]
     clustered = {r["run"] for r in out}
-    for ds in run_datasets(root, "dedup", "docs"):  # kept and in no cluster: unique
+    for ds in run_datasets(root, *layout.PER_RUN_DATASETS["dedup_docs"]):  # kept and in no cluster: unique
         if _run_of(ds) not in clustered and _matching_rows(root, ds, "id", doc_id, ["id"]):
             out.append({"run": _run_of(ds), "cluster": None, "kind": "unique", "kept": True, "representative": doc_id})
     return out
@@ -84,9 +85,9 @@ def _shards(root: CorpusRoot, doc_id: str) -> list[dict]:
     out = []
     for name in list_shard_sets(root):
         for split in ("train", "val"):
-            reader = DatasetReader(root, f"shards/{name}/{split}")
+            reader = DatasetReader(root, layout.shard_split(name, split))
             for part in reader.parts:
-                path = root.path("shards", name, split, part["path"])
+                path = root.path(layout.shard_split(name, split), part["path"])
                 hit = pq.read_table(path, filesystem=root.fs, columns=["id"], filters=[("id", "=", doc_id)])
                 if hit.num_rows:
                     out.append({"shard_set": name, "split": split, "shard": f"{split}/{part['path']}", "sha256": part["sha256"]})
@@ -123,7 +124,7 @@ def _runs(root: CorpusRoot, shards: list[dict]) -> list[dict]:
     out = []
     for run in run_records(root):
         for s in shards:
-            if run["dataset"] == f"shards/{s['shard_set']}" and run["sha256"].get(s["shard"]) == s["sha256"]:
+            if run["dataset"] == layout.shard_set(s["shard_set"]) and run["sha256"].get(s["shard"]) == s["sha256"]:
                 out.append(
                     {
                         "run": run["run"],

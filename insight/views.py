@@ -19,19 +19,13 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from webmill.shards import layout
 from webmill.shards.manifest import is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 
 # view → (stage folder, dataset inside each run folder)
-RUN_DATASETS = {
-    "clean_docs": ("clean", "docs"),
-    "excluded": ("clean", "excluded"),
-    "dedup_docs": ("dedup", "docs"),
-    "clusters": ("dedup", "clusters"),
-    "pairs": ("dedup", "pairs"),
-    "crawl_log": ("crawl", "log"),
-}
+RUN_DATASETS = layout.PER_RUN_DATASETS
 VIEWS = ("docs", "clean_docs", "excluded", "clusters", "pairs", "crawl_log", "shards")
 
 
@@ -68,15 +62,16 @@ def connect(root: CorpusRoot):
         con.execute(f"CREATE VIEW docs AS SELECT * FROM {source}")
         made["docs"] = made[source]
     selects, shard_sets = [], []
-    for set_name in root.listdir("shards"):
+    for set_name in root.listdir(layout.SHARDS):
         for split in ("train", "val"):
-            ds = arrow_dataset(root, [f"shards/{set_name}/{split}"]) if is_dataset(root, f"shards/{set_name}/{split}") else None
+            split_ds = layout.shard_split(set_name, split)
+            ds = arrow_dataset(root, [split_ds]) if is_dataset(root, split_ds) else None
             if ds is None:
                 continue
             key = f"_shards_{len(selects)}"
             con.register(key, ds)
             selects.append(f"SELECT {sql_literal(set_name)} AS shard_set, {sql_literal(split)} AS split, * FROM {key}")
-            shard_sets.append(f"shards/{set_name}/{split}")
+            shard_sets.append(split_ds)
     if selects:
         con.execute("CREATE VIEW shards AS " + " UNION ALL BY NAME ".join(selects))
         made["shards"] = shard_sets

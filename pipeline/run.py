@@ -20,6 +20,7 @@ import time
 from webmill.config import Config
 from webmill.errors import UserError
 from webmill.runtime import take_task_nodes
+from webmill.shards import layout
 from webmill.shards.root import CorpusRoot
 
 STAGES = ("crawl", "clean", "dedup", "shard", "tokenizer", "train")
@@ -61,7 +62,7 @@ class Pipeline:
         self.state = load_state(root)
         self.crawl_spec = crawl_spec
         self.crawl_id = cfg.run.crawl or None
-        if self.crawl_id and not root.is_dir("crawl", self.crawl_id, "warc"):
+        if self.crawl_id and not root.is_dir(layout.crawl_warcs(self.crawl_id)):
             raise UserError(f"[run] crawl = {self.crawl_id!r}: no such crawl in {root.display('crawl')}")
 
     def _fp(self, stage: str) -> str:
@@ -116,12 +117,12 @@ class Pipeline:
     def _output_exists(self, stage: str, s: dict) -> bool:
         r = self.root
         return {
-            "crawl": lambda: r.exists("crawl", s["crawl_id"], "log", "_manifest.json"),
+            "crawl": lambda: r.exists(layout.crawl_log(s["crawl_id"]), "_manifest.json"),
             "clean": lambda: r.exists(s["docs"], "_manifest.json"),
             "dedup": lambda: r.exists(s["docs"], "_manifest.json"),
-            "shard": lambda: r.exists("shards", s["name"], "manifest.json"),
-            "tokenizer": lambda: r.exists("shards", s["shards"], "tokenizer", "tokenizer.json"),
-            "train": lambda: bool(s.get("final")) and r.exists("runs", s["name"], "final", "training.json"),
+            "shard": lambda: r.exists(layout.shard_manifest(s["name"])),
+            "tokenizer": lambda: r.exists(layout.tokenizer(s["shards"]), "tokenizer.json"),
+            "train": lambda: bool(s.get("final")) and r.exists(layout.run(s["name"]), "final", "training.json"),
         }[stage]()
 
     def _live(self, text: str) -> None:

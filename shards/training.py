@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from webmill.errors import UserError
 from webmill.names import check_dataset_path
+from webmill.shards import layout
 from webmill.shards.config import ShardsConfig
 from webmill.shards.manifest import Manifest, is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
@@ -47,14 +48,14 @@ SHARD_SCHEMA = pa.schema(
     + [pa.field("source_dataset", pa.string())]
 )
 SPLITS = ("train", "val")
-MANIFEST = "manifest.json"
+MANIFEST = layout.SHARD_MANIFEST
 BUCKETS = "_buckets"
 
 
 def resolve_sources(root: CorpusRoot, mix: dict[str, float]) -> dict[str, float]:
     """Source names → dataset paths with their weights; no mix means every dedup run, by size."""
     if not mix:
-        found = run_datasets(root, "dedup", "docs")
+        found = run_datasets(root, *layout.PER_RUN_DATASETS["dedup_docs"])
         if not found:
             raise UserError(
                 f"corpus root {root.display()}: no deduplicated documents to shard (run `webmill dedup` first, "
@@ -64,7 +65,7 @@ def resolve_sources(root: CorpusRoot, mix: dict[str, float]) -> dict[str, float]
     out = {}
     for name, weight in mix.items():
         check_dataset_path(name, "[shards] mix: source")
-        candidates = [name] if "/" in name else [f"dedup/{name}/docs", f"clean/{name}/docs"]
+        candidates = [name] if "/" in name else [layout.dedup_docs(name), layout.clean_docs(name)]
         found = next((c for c in candidates if is_dataset(root, c)), None)
         if found is None:
             raise UserError(f"[shards] mix: source {name!r} not found in {root.display()} (tried {', '.join(candidates)})")
@@ -110,7 +111,7 @@ def build_shards(root: CorpusRoot, cfg: ShardsConfig, *, name: str | None = None
     Runs on the Ray ``ray_fn()`` gives (default: the one webmill started or joined, else an embedded one)."""
     from webmill.locks import run_lock
 
-    with run_lock(root, "shards", name or cfg.name):
+    with run_lock(root, layout.SHARDS, name or cfg.name):
         return _build_shards_locked(root, cfg, name=name, on_progress=on_progress, ray_fn=ray_fn)
 
 
@@ -118,7 +119,7 @@ def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | Non
     from webmill.runtime import ensure_ray
 
     name = name or cfg.name  # checked by run_lock
-    base = f"shards/{name}"
+    base = layout.shard_set(name)
     sources = resolve_sources(root, cfg.mix)
     fp = fingerprint(root, sources, cfg)
     old = read_manifest(root, name, missing_ok=True)
@@ -323,7 +324,7 @@ def _shard_rows(batch: pa.RecordBatch, dataset: str) -> pa.Table:
 
 # reading -------------------------------------------------------------------
 def list_shard_sets(root: CorpusRoot) -> list[str]:
-    return [n for n in root.listdir("shards") if root.exists("shards", n, MANIFEST)]
+    return [n for n in root.listdir(layout.SHARDS) if root.exists(layout.shard_manifest(n))]
 
 
 def newest_shard_set(root: CorpusRoot) -> str:
@@ -334,15 +335,15 @@ def newest_shard_set(root: CorpusRoot) -> str:
 
 
 def read_manifest(root: CorpusRoot, name: str, *, missing_ok: bool = False) -> dict | None:
-    if not root.exists("shards", name, MANIFEST):
+    if not root.exists(layout.shard_manifest(name)):
         if missing_ok:
             return None
         raise UserError(f"training shards {root.display('shards', name)}: not found (run `webmill shard`)")
     try:
-        return json.loads(root.read_bytes("shards", name, MANIFEST))
+        return json.loads(root.read_bytes(layout.shard_manifest(name)))
     except ValueError as e:
         raise UserError(f"{root.display('shards', name, MANIFEST)}: corrupt manifest ({e})") from None
 
 
 def write_manifest(root: CorpusRoot, name: str, manifest: dict) -> None:
-    root.write_bytes_atomic(json.dumps(manifest, indent=1, sort_keys=True).encode(), "shards", name, MANIFEST)
+    root.write_bytes_atomic(json.dumps(manifest, indent=1, sort_keys=True).encode(), layout.shard_manifest(name))

@@ -13,6 +13,7 @@ import time
 
 from webmill.errors import UserError
 from webmill.names import check_dataset_path, check_name
+from webmill.shards import layout
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
@@ -29,20 +30,20 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
     if shards is None:
         shards = newest_shard_set(root)
     check_dataset_path(shards, "--shards")
-    if root.exists("shards", shards, "manifest.json"):
+    if root.exists(layout.shard_manifest(shards)):
         manifest = read_manifest(root, shards)
-        train = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["train"]["shards"]]
-        val = [root.path("shards", shards, s["path"]) for s in manifest["splits"]["val"]["shards"]]
+        train = [root.path(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["train"]["shards"]]
+        val = [root.path(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["val"]["shards"]]
         sums = {s["path"]: s["sha256"] for sp in manifest["splits"].values() for s in sp["shards"]}
         return {
             "name": shards,
-            "dataset": f"shards/{shards}",
+            "dataset": layout.shard_set(shards),
             "train": train,
             "val": val,
             "id_filter": None,
             "sha256": sums,
             "manifest_fingerprint": manifest["fingerprint"],
-            "tokenizer": f"shards/{shards}/tokenizer",
+            "tokenizer": layout.tokenizer(shards),
         }
     if not root.exists(shards):
         raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")

@@ -20,6 +20,7 @@ import uuid
 import pyarrow.fs as pafs
 
 from webmill.errors import UserError
+from webmill.shards import layout
 from webmill.shards.root import CorpusRoot, fsync_dir
 
 
@@ -41,10 +42,10 @@ class RunFiles:
     @classmethod
     def named(cls, root: CorpusRoot, run: str) -> "RunFiles":
         """A run as a user names it: a folder on this machine, or a name under the root's runs/."""
-        if os.path.isdir(run) and not (root is not None and root.is_local and os.path.isdir(root.path("runs", run))):
+        if os.path.isdir(run) and not (root is not None and root.is_local and os.path.isdir(root.path(layout.run(run)))):
             folder = os.path.abspath(run)
             return cls(CorpusRoot.open(os.path.dirname(folder), create=False, writable=False), os.path.basename(folder))
-        return cls(root, f"runs/{run.strip('/')}")
+        return cls(root, layout.run(run.strip("/")))
 
     # paths -----------------------------------------------------------------
     def path(self, *parts: str) -> str:

@@ -7,6 +7,7 @@ import os
 from typing import Iterator
 
 from webmill.errors import UserError, first_line
+from webmill.shards import layout
 
 BOS = "<|bos|>"
 EOS = "<|endoftext|>"
@@ -113,8 +114,8 @@ def write_info(folder: str, info: dict) -> None:
 # the tokenizer of a shard set --------------------------------------------------
 def tokenizer_folder(root, shards: str) -> tuple[str, ...]:
     """Where a shard set's (or a document dataset's) tokenizer lives, relative to the root."""
-    if root.exists("shards", shards, "manifest.json"):
-        return ("shards", shards, "tokenizer")
+    if root.exists(layout.shard_manifest(shards)):
+        return (layout.tokenizer(shards),)
     return (shards.strip("/"), "_tokenizer")
 
 
@@ -129,15 +130,15 @@ def train_for_shards(
 
     shards = shards or newest_shard_set(root)
     folder = tokenizer_folder(root, shards)
-    is_set = folder[0] == "shards"
-    train_ds = f"shards/{shards}/train" if is_set else shards
+    is_set = root.exists(layout.shard_manifest(shards))  # a shard set, not a document dataset
+    train_ds = layout.shard_split(shards, "train") if is_set else shards
     reader = DatasetReader(root, train_ds)
     if not reader.parts:
         raise UserError(f"no shards at {root.display(train_ds)}: nothing to train a tokenizer on")
     if "text" not in reader.open_part(reader.parts[0]).schema_arrow.names:
         raise UserError(f"{root.display(train_ds)}: shard has no text column")
     tok = train_bpe(sample_texts(reader.iter_batches(columns=["text"]), max_chars, doc_cap), vocab_size)
-    heldout_reader = DatasetReader(root, f"shards/{shards}/val") if is_set else reader
+    heldout_reader = DatasetReader(root, layout.shard_split(shards, "val")) if is_set else reader
     heldout = []
     for batch in heldout_reader.iter_batches(columns=["text"]):
         heldout.extend(t for t in batch.column("text").to_pylist() if t)
@@ -166,7 +167,7 @@ def train_for_shards(
         tokens = {}
         if paths:  # one Ray task per shard, each loading the tokenizer just saved under the root
             (ray_fn or ensure_ray)()
-            for result in run_tasks(count_shard_tokens, [(root, f"shards/{shards}", p, "/".join(folder)) for p in paths]):
+            for result in run_tasks(count_shard_tokens, [(root, layout.shard_set(shards), p, "/".join(folder)) for p in paths]):
                 tokens[result["path"]] = result["tokens"]
                 if on_progress:
                     on_progress(result["path"])

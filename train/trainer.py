@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -92,122 +93,53 @@ def train_loop(plan: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.manual_seed(cfg["seed"])
-    mcfg = ModelConfig(**plan["model"])
-    model = LlamaLM(mcfg)
+    model = LlamaLM(ModelConfig(**plan["model"]))
     model.init_weights(cfg["seed"])
     model.to(device)
-
     tok = load_tokenizer(run.root, plan["tokenizer"])
-    seq_len, micro = cfg["seq_len"], cfg["micro_batch"]
-    accum = max(1, round(cfg["batch_tokens"] / (seq_len * micro * dd.world)))
-    tokens_per_step = accum * micro * seq_len * dd.world
-    max_steps = cfg["max_steps"]
-    if cfg["max_tokens"]:
-        max_steps = min(max_steps, math.ceil(cfg["max_tokens"] / tokens_per_step))
-    sched = {**cfg, "max_steps": max_steps}
-
-    data = plan["data"]
+    sizes = StepSizes.of(cfg, dd.world)
     loader = plan_loader(plan, tok, "train", rank=dd.rank, world_size=dd.world, root=run.root)
-
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg["lr"],
-        betas=(0.9, 0.95),
-        eps=1e-8,
-        fused=device.type == "cuda",
-    )
-
-    step, tokens_seen, history = 0, 0, {}
-    # rank 0 picks the checkpoint and every rank resumes from that one, read from the root
-    resume_from = dd.broadcast(ckpt.latest(run) if dd.rank == 0 else None)
-    if resume_from:
-        state = ckpt.restore(run, resume_from, model, optimizer, device)
-        if state["model"] != plan["model"]:
-            from webmill.errors import UserError
-
-            raise UserError(f"{run.display('checkpoints', resume_from)}: checkpoint is for a different model")
-        loader.load_state_dict(state["loaders"][dd.rank])
-        step, tokens_seen, history = state["step"], state["tokens_seen"], state.get("history", {})
-
-    train_model = model
-    if dd.dist:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg["compile"]:
-        train_model = torch.compile(train_model)
+    optimizer = make_optimizer(model, cfg, device)
+    step, tokens_seen, history = resume(run, plan, dd, model, optimizer, loader, device)
+    train_model = wrap_model(model, cfg, dd, device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
-    flops_token = model.flops_per_token(seq_len)
-    peak = peak_flops(device)
+    flops_token, peak = model.flops_per_token(cfg["seq_len"]), peak_flops(device)
     if dd.rank == 0:
         run.truncate_metrics(step)
-    stop_at = min(max_steps, step + cfg["stop_after"]) if cfg["stop_after"] else max_steps
+    stop_at = min(sizes.max_steps, step + cfg["stop_after"]) if cfg["stop_after"] else sizes.max_steps
+    sched = {**cfg, "max_steps": sizes.max_steps}
     val_entropy = None
     if dd.rank == 0:
         say = _Progress(stop_at, plan["name"])
         say.line(
             f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
-            f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {tokens_per_step:,} tokens/step "
-            f"({dd.world} worker(s) × {accum} × {micro} × {seq_len}), {device.type}, steps {step}→{stop_at}"
+            f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {sizes.tokens_per_step:,} tokens/step "
+            f"({dd.world} worker(s) × {sizes.accum} × {cfg['micro_batch']} × {cfg['seq_len']}), {device.type}, steps {step}→{stop_at}"
         )
-        if not data["val"]:
+        if not plan["data"]["val"]:
             say.line(f"train {plan['name']}: the validation split is empty; no validation loss will be reported")
     batches = iter(loader)
-    t_last, tok_last = time.time(), 0
-    last_loss = None
+    throughput = _Throughput(flops_token, peak)
     try:
         while step < stop_at:
             lr = lr_at(step, sched)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            loss_sum = 0.0
-            for i in range(accum):
-                batch = next(batches).to(device, non_blocking=True)
-                x, y = batch[:, :-1], batch[:, 1:]
-                sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
-                with sync:
-                    with autocast:
-                        loss = train_model(x, y) / accum
-                    loss.backward()
-                loss_sum += loss.item()
-            if cfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss_sum = optimizer_step(train_model, model, optimizer, batches, lr, sizes.accum, cfg, dd, device, autocast)
             step += 1
-            tokens_seen += tokens_per_step
-            tok_last += tokens_per_step
-            last_loss = dd.mean(loss_sum, device)
-            record = {"step": step, "loss": last_loss, "lr": lr, "tokens": tokens_seen}
-            now = time.time()
-            if dd.rank == 0 and (now - t_last > 1.0 or step == stop_at):
-                tps = tok_last / (now - t_last)
-                record.update({"tokens_per_s": round(tps, 1), "mfu": round(tps * flops_token / peak, 5) if peak else None})
-                t_last, tok_last = now, 0
-            if step % cfg["eval_every"] == 0 or step == max_steps:
+            tokens_seen += sizes.tokens_per_step
+            history["train_loss"] = dd.mean(loss_sum, device)
+            record = {"step": step, "loss": history["train_loss"], "lr": lr, "tokens": tokens_seen}
+            if dd.rank == 0:
+                record.update(throughput.add(sizes.tokens_per_step, final=step == stop_at))
+            if step % cfg["eval_every"] == 0 or step == sizes.max_steps:
                 val, val_entropy = evaluate(model, plan, tok, device, autocast, root=run.root)
                 if val is not None:
-                    record["val_loss"] = val
-                    history["val_loss"] = val
-            history["train_loss"] = last_loss
+                    record["val_loss"] = history["val_loss"] = val
             if dd.rank == 0:
                 run.append_metrics(record)
                 say.step(record)
             if step % cfg["checkpoint_every"] == 0 or step == stop_at:
-                loaders = dd.gather(loader.state_dict())
-                if dd.rank == 0:
-                    run.flush_metrics()
-                    ckpt.save(
-                        run,
-                        step,
-                        model,
-                        optimizer,
-                        {"model": plan["model"], "loaders": loaders, "tokens_seen": tokens_seen, "history": history, "train": cfg},
-                    )
-                dd.barrier()
+                save_checkpoint(run, plan, dd, model, optimizer, loader, step, tokens_seen, history)
     finally:
         if dd.rank == 0:
             say.close()
@@ -216,7 +148,7 @@ def train_loop(plan: dict) -> dict:
         "name": plan["name"],
         "run_dir": plan["run_dir"],
         "step": step,
-        "max_steps": max_steps,
+        "max_steps": sizes.max_steps,
         "tokens_seen": tokens_seen,
         "train_loss": history.get("train_loss"),
         "val_loss": history.get("val_loss"),
@@ -226,12 +158,122 @@ def train_loop(plan: dict) -> dict:
         "device": device.type,
         "workers": dd.world,
         "loader": loader.stats,
-        "finished": step >= max_steps,
+        "finished": step >= sizes.max_steps,
     }
-    if dd.rank == 0 and step >= max_steps:
+    if dd.rank == 0 and step >= sizes.max_steps:
         summary["final"] = export_final(plan, run, model, summary)
     dd.barrier()
     return summary
+
+
+@dataclass(frozen=True)
+class StepSizes:
+    """How one optimizer step is made: ``accum`` micro-batches on each of the workers, so that a
+    step holds about ``batch_tokens``; and how many steps the run takes (``max_tokens`` caps them)."""
+
+    accum: int
+    tokens_per_step: int
+    max_steps: int
+
+    @classmethod
+    def of(cls, cfg: dict, world: int) -> StepSizes:
+        seq_len, micro = cfg["seq_len"], cfg["micro_batch"]
+        accum = max(1, round(cfg["batch_tokens"] / (seq_len * micro * world)))
+        tokens_per_step = accum * micro * seq_len * world
+        max_steps = cfg["max_steps"]
+        if cfg["max_tokens"]:
+            max_steps = min(max_steps, math.ceil(cfg["max_tokens"] / tokens_per_step))
+        return cls(accum, tokens_per_step, max_steps)
+
+
+def make_optimizer(model, cfg: dict, device) -> torch.optim.Optimizer:
+    """AdamW with weight decay on the matrices only (not on norms and biases)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg["lr"],
+        betas=(0.9, 0.95),
+        eps=1e-8,
+        fused=device.type == "cuda",
+    )
+
+
+def resume(run: RunFiles, plan: dict, dd: Distributed, model, optimizer, loader: PackedLoader, device) -> tuple[int, int, dict]:
+    """(step, tokens seen, history) of the latest checkpoint, restored into the model, the optimizer
+    and this rank's loader; (0, 0, {}) for a new run. Rank 0 picks the checkpoint and every rank
+    restores that one, read from the root."""
+    resume_from = dd.broadcast(ckpt.latest(run) if dd.rank == 0 else None)
+    if not resume_from:
+        return 0, 0, {}
+    state = ckpt.restore(run, resume_from, model, optimizer, device)
+    if state["model"] != plan["model"]:
+        from webmill.errors import UserError
+
+        raise UserError(f"{run.display('checkpoints', resume_from)}: checkpoint is for a different model")
+    loader.load_state_dict(state["loaders"][dd.rank])
+    return state["step"], state["tokens_seen"], state.get("history", {})
+
+
+def wrap_model(model, cfg: dict, dd: Distributed, device):
+    """The module the steps run through: DistributedDataParallel across workers, compiled if asked."""
+    train_model = model
+    if dd.dist:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg["compile"]:
+        train_model = torch.compile(train_model)
+    return train_model
+
+
+def optimizer_step(train_model, model, optimizer, batches, lr: float, accum: int, cfg: dict, dd: Distributed, device, autocast) -> float:
+    """One optimizer step over ``accum`` micro-batches (gradients synchronized on the last one only);
+    returns this worker's loss."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    loss_sum = 0.0
+    for i in range(accum):
+        batch = next(batches).to(device, non_blocking=True)
+        x, y = batch[:, :-1], batch[:, 1:]
+        sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
+        with sync:
+            with autocast:
+                loss = train_model(x, y) / accum
+            loss.backward()
+        loss_sum += loss.item()
+    if cfg["grad_clip"]:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum
+
+
+def save_checkpoint(run: RunFiles, plan: dict, dd: Distributed, model, optimizer, loader, step: int, tokens_seen: int, history: dict):
+    """Every rank's loader position, then (rank 0) the metrics so far and the checkpoint."""
+    loaders = dd.gather(loader.state_dict())
+    if dd.rank == 0:
+        run.flush_metrics()
+        state = {"model": plan["model"], "loaders": loaders, "tokens_seen": tokens_seen, "history": history, "train": plan["train"]}
+        ckpt.save(run, step, model, optimizer, state)
+    dd.barrier()
+
+
+class _Throughput:
+    """Tokens per second and model FLOPs utilization, measured over at least a second of steps."""
+
+    def __init__(self, flops_token: float, peak: float | None):
+        self.flops_token, self.peak = flops_token, peak
+        self.t_last, self.tokens = time.time(), 0
+
+    def add(self, tokens: int, final: bool) -> dict:
+        self.tokens += tokens
+        now = time.time()
+        if not (now - self.t_last > 1.0 or final):
+            return {}
+        tps = self.tokens / (now - self.t_last)
+        self.t_last, self.tokens = now, 0
+        return {"tokens_per_s": round(tps, 1), "mfu": round(tps * self.flops_token / self.peak, 5) if self.peak else None}
 
 
 def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int = 1, root=None) -> PackedLoader:

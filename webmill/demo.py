@@ -11,6 +11,7 @@ import math
 import click
 
 from webmill.cli import finish, json_option, pass_ctx
+from webmill.shards import layout
 
 DEMO_SITES = {"libstdcxx-manual": ["11/index.html", "12/index.html"], "postgresql-15": ["index.html"]}
 DEMO_BATCH_TOKENS = 8192
@@ -102,7 +103,7 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
     report = build_report(root, report_path)
     stats = corpus_stats(root)
     train = result["stages"]["train"]
-    model, tok = load_run(RunFiles(root, f"runs/{train['name']}"), __import__("torch").device("cpu"))
+    model, tok = load_run(RunFiles(root, layout.run(train["name"])), __import__("torch").device("cpu"))
     prompt = "The"
     sample = prompt + "".join(stream_text(model, tok, prompt, max_new_tokens=60, temperature=0.8, top_k=50, seed=0))
     seconds = {**{k: v.get("seconds", 0.0) for k, v in pipeline.state["stages"].items()}, **result["seconds"]}

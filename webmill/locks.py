@@ -1,7 +1,7 @@
 """One writer per stage run: a lock on ``<stage>/<run>/`` for as long as a stage writes there.
 
 Two ``webmill clean --name X`` on one root would write the same part names and commit
-records over each other. ``run_lock(root, "clean", "X")`` makes the second one stop at
+records over each other. ``run_lock(root, layout.CLEAN, "X")`` makes the second one stop at
 once with one line, before it writes anything:
 
 - on a local root (or a shared filesystem) an OS file lock (``filelock``) on

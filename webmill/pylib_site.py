@@ -125,9 +125,10 @@ def module_names() -> list[str]:
         except BaseException:  # noqa: BLE001 - absent here, or broken: left out
             continue
         names.append(top)
+        depth = top.count(".") + 1  # pip._vendor.rich's own modules start after its three parts
         for info in pkgutil.walk_packages(getattr(mod, "__path__", []) or [], prefix=top + ".", onerror=lambda _: None):
             parts = info.name.split(".")
-            if any(p.startswith("_") or p in ("test", "tests", "testing") for p in parts[1:]) or info.name in SKIP:
+            if any(p.startswith("_") or p in ("test", "tests", "testing") for p in parts[depth:]) or info.name in SKIP:
                 continue
             names.append(info.name)
         if len(names) >= MAX_PAGES:

@@ -11,3 +11,23 @@ def test_no_test_module_imports_from_a_conftest():
     pattern = re.compile(r"^\s*(from\s+conftest\s+import|import\s+conftest\b)", re.MULTILINE)
     offenders = [str(p.relative_to(TESTS)) for p in TESTS.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+PACKAGES = ("webmill", "crawl", "clean", "dedup", "shards", "train", "pipeline", "insight")
+STAGE_FOLDER = r"(crawl|clean|dedup|shards|runs)"
+
+
+def test_dataset_paths_are_spelled_only_in_the_layout_module():
+    """Where each stage keeps its datasets is named once, in webmill.shards.layout: no other module
+    builds a path such as ``f"clean/{run}/docs"`` or ``root.exists("shards", name, ...)`` itself."""
+    calls = r"(listdir|exists|is_dir|path|read_bytes|write_bytes_atomic|run_datasets|run_lock)"
+    spelled = re.compile(rf'f"{STAGE_FOLDER}/\{{|\b{calls}\((root, )?"{STAGE_FOLDER}"')
+    offenders = [
+        f"{p.relative_to(TESTS.parent)}:{n}"
+        for pkg in PACKAGES
+        for p in sorted((TESTS.parent / pkg).rglob("*.py"))
+        if p.name != "layout.py"
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if spelled.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offenders == []
