@@ -130,120 +130,147 @@ def _word_ids(words: list[str], counts: Counter) -> tuple[np.ndarray, np.ndarray
 
 
 def signals_and_verdict(text: str, lang: str, cfg: CleanConfig) -> tuple[str, dict, Drop | None]:
-    """(text after C4 line removal, signals, the first rule the document fails or None)."""
+    """(text after C4 line removal, signals, the first rule the document fails or None).
+
+    The rule sets run in datatrove's order, each computing its signals always (they are kept for
+    every document) and checking its rules only while no earlier rule has failed."""
+    doc = Doc.of(text, lang)
+    doc, drop = c4_remove_lines(doc, cfg) if cfg.c4 else (doc, None)
     sig: dict[str, float] = {}
-    word_rules = lang not in NO_SPACE_LANGS
-    words = text.split()
-    n_words = len(words)
-    lines = text.split("\n")
-    nonempty = [line for line in map(str.strip, lines) if line]
-    drop: Drop | None = None
+    for rules in (gopher_quality, gopher_repetition, c4_document, fineweb_rules):
+        failed = rules(doc, sig, cfg, drop is None)
+        drop = drop or failed
+    for name in SIGNALS:
+        sig.setdefault(name, None)
+    return doc.text, sig, drop
 
-    def fail(reason: str, signal: str, value: float) -> None:
-        nonlocal drop
-        if drop is None:
-            drop = Drop(reason, signal, float(value))
 
-    # ---- C4: line-level removal first, then document rules
-    if cfg.c4:
-        low = text.lower()
-        if "lorem ipsum" in low:
-            fail("c4_lorem_ipsum", "lorem_ipsum", 1)
-        # a line can only be removed if its trigger occurs somewhere in the text: look once, then per line
-        if "javascript" in low or any(p in low for p in POLICY) or max(map(len, words), default=0) > 1000:
-            kept = [line for line in lines if not _c4_removes(line)]
-        else:
-            kept = lines
-        if len(kept) != len(lines):
-            text = "\n".join(kept)
-            words = text.split()
-            n_words = len(words)
-            lines = kept
-            nonempty = [line for line in map(str.strip, lines) if line]
+@dataclass
+class Doc:
+    """A document as the rules see it: its words (or, in a script without spaces, its characters),
+    lines and the counts repetition is measured in."""
 
-    # ---- Gopher quality
-    counts = Counter(words) if word_rules else Counter(text.replace("\n", ""))  # the units repetition counts
-    if word_rules and words:
+    text: str
+    lang: str
+    word_rules: bool
+    words: list[str]
+    lines: list[str]
+    nonempty: list[str]
+    counts: Counter
+
+    @classmethod
+    def of(cls, text: str, lang: str) -> Doc:
+        word_rules = lang not in NO_SPACE_LANGS
+        words = text.split()
+        lines = text.split("\n")
+        counts = Counter(words) if word_rules else Counter(text.replace("\n", ""))
+        return cls(text, lang, word_rules, words, lines, [line for line in map(str.strip, lines) if line], counts)
+
+
+def c4_remove_lines(doc: Doc, cfg: CleanConfig) -> tuple[Doc, Drop | None]:
+    """C4's line-level removal (javascript notices, policy boilerplate, over-long words), and its
+    lorem-ipsum rule, which looks at the text before any line is removed."""
+    low = doc.text.lower()
+    drop = Drop("c4_lorem_ipsum", "lorem_ipsum", 1.0) if "lorem ipsum" in low else None
+    # a line can only be removed if its trigger occurs somewhere in the text: look once, then per line
+    if "javascript" in low or any(p in low for p in POLICY) or max(map(len, doc.words), default=0) > 1000:
+        kept = [line for line in doc.lines if not _c4_removes(line)]
+        if len(kept) != len(doc.lines):
+            doc = Doc.of("\n".join(kept), doc.lang)
+    return doc, drop
+
+
+def gopher_quality(doc: Doc, sig: dict, cfg: CleanConfig, check: bool) -> Drop | None:
+    """Gopher's quality signals (word length, symbols, alphabetic words, stop words, bullets,
+    ellipses) and, if ``check``, its rules on them."""
+    words, n_words, counts = doc.words, len(doc.words), doc.counts
+    if doc.word_rules and words:
         sig["mean_word_length"] = sum(map(len, words)) / n_words
-        sig["symbol_word_ratio"] = sum(text.count(s) for s in SYMBOLS) / n_words
+        sig["symbol_word_ratio"] = sum(doc.text.count(s) for s in SYMBOLS) / n_words
         sig["alpha_words_ratio"] = sum(c for w, c in counts.items() if w.isalpha() or any(map(str.isalpha, w))) / n_words
         sig["stop_words"] = float(sum(c for w, c in counts.items() if w.lower() in STOP_WORDS))
-    if nonempty:
-        sig["bullet_lines_ratio"] = sum(map(str.startswith, nonempty, repeat(BULLETS))) / len(nonempty)
-        sig["ellipsis_lines_ratio"] = sum(map(str.endswith, nonempty, repeat(("...", "…")))) / len(nonempty)
-    if cfg.gopher_quality:
-        if word_rules:
-            if n_words < cfg.min_words:
-                fail("gopher_short_doc", "n_words", n_words)
-            elif n_words > cfg.max_words:
-                fail("gopher_long_doc", "n_words", n_words)
-            elif not 3 <= sig["mean_word_length"] <= 10:
-                fail("gopher_mean_word_length", "mean_word_length", sig["mean_word_length"])
-            elif sig["symbol_word_ratio"] > 0.1:
-                fail("gopher_symbol_word_ratio", "symbol_word_ratio", sig["symbol_word_ratio"])
-            elif sig["alpha_words_ratio"] < 0.8:
-                fail("gopher_below_alpha_threshold", "alpha_words_ratio", sig["alpha_words_ratio"])
-            elif lang == "en" and sig["stop_words"] < 2:
-                fail("gopher_enough_stop_words", "stop_words", sig["stop_words"])
-        elif len(text) < cfg.min_words * 2:
-            fail("gopher_short_doc", "n_chars", len(text))
-        if drop is None and sig.get("bullet_lines_ratio", 0) > 0.9:
-            fail("gopher_bullet_lines", "bullet_lines_ratio", sig["bullet_lines_ratio"])
-        if drop is None and sig.get("ellipsis_lines_ratio", 0) > 0.3:
-            fail("gopher_ellipsis_lines", "ellipsis_lines_ratio", sig["ellipsis_lines_ratio"])
+    if doc.nonempty:
+        sig["bullet_lines_ratio"] = sum(map(str.startswith, doc.nonempty, repeat(BULLETS))) / len(doc.nonempty)
+        sig["ellipsis_lines_ratio"] = sum(map(str.endswith, doc.nonempty, repeat(("...", "…")))) / len(doc.nonempty)
+    if not (check and cfg.gopher_quality):
+        return None
+    if doc.word_rules:
+        if n_words < cfg.min_words:
+            return Drop("gopher_short_doc", "n_words", float(n_words))
+        if n_words > cfg.max_words:
+            return Drop("gopher_long_doc", "n_words", float(n_words))
+        if not 3 <= sig["mean_word_length"] <= 10:
+            return Drop("gopher_mean_word_length", "mean_word_length", float(sig["mean_word_length"]))
+        if sig["symbol_word_ratio"] > 0.1:
+            return Drop("gopher_symbol_word_ratio", "symbol_word_ratio", float(sig["symbol_word_ratio"]))
+        if sig["alpha_words_ratio"] < 0.8:
+            return Drop("gopher_below_alpha_threshold", "alpha_words_ratio", float(sig["alpha_words_ratio"]))
+        if doc.lang == "en" and sig["stop_words"] < 2:
+            return Drop("gopher_enough_stop_words", "stop_words", float(sig["stop_words"]))
+    elif len(doc.text) < cfg.min_words * 2:
+        return Drop("gopher_short_doc", "n_chars", float(len(doc.text)))
+    if sig.get("bullet_lines_ratio", 0) > 0.9:
+        return Drop("gopher_bullet_lines", "bullet_lines_ratio", float(sig["bullet_lines_ratio"]))
+    if sig.get("ellipsis_lines_ratio", 0) > 0.3:
+        return Drop("gopher_ellipsis_lines", "ellipsis_lines_ratio", float(sig["ellipsis_lines_ratio"]))
+    return None
 
-    # ---- Gopher repetition
-    paras = [p.strip() for p in re.split(r"\n{2,}", text) if p.strip()]
+
+def gopher_repetition(doc: Doc, sig: dict, cfg: CleanConfig, check: bool) -> Drop | None:
+    """Gopher's repetition signals (duplicated paragraphs and lines, top and duplicated n-grams;
+    the n-grams only where the rule is on) and, if ``check``, its rules on them."""
+    paras = [p.strip() for p in re.split(r"\n{2,}", doc.text) if p.strip()]
     sig["dup_para_frac"], sig["dup_para_char_frac"] = _dups(paras)
-    sig["dup_line_frac"], sig["dup_line_char_frac"] = _dups(nonempty)
-    ids, lens = _word_ids(words if word_rules else list(text.replace("\n", "")), counts)
+    sig["dup_line_frac"], sig["dup_line_char_frac"] = _dups(doc.nonempty)
+    ids, lens = _word_ids(doc.words if doc.word_rules else list(doc.text.replace("\n", "")), doc.counts)
     top_fracs, dup_fracs = _ngram_repetition(ids, lens) if cfg.gopher_repetition else ({}, {})
     for n, _ in TOP_NGRAMS:
         sig[f"top_{n}gram_frac"] = top_fracs.get(n, 0.0)
     sig["dup_5gram_frac"], sig["dup_10gram_frac"] = dup_fracs.get(5, 0.0), dup_fracs.get(10, 0.0)
-    if cfg.gopher_repetition and drop is None:
-        if sig["dup_para_frac"] > 0.3:
-            fail("gopher_dup_para_frac", "dup_para_frac", sig["dup_para_frac"])
-        elif sig["dup_para_char_frac"] > 0.2:
-            fail("gopher_dup_para_char_frac", "dup_para_char_frac", sig["dup_para_char_frac"])
-        elif sig["dup_line_frac"] > 0.3:
-            fail("gopher_dup_line_frac", "dup_line_frac", sig["dup_line_frac"])
-        elif sig["dup_line_char_frac"] > 0.2:
-            fail("gopher_dup_line_char_frac", "dup_line_char_frac", sig["dup_line_char_frac"])
-        else:
-            for n, thr in TOP_NGRAMS:
-                if sig[f"top_{n}gram_frac"] > thr:
-                    fail(f"gopher_top_{n}gram", f"top_{n}gram_frac", sig[f"top_{n}gram_frac"])
-                    break
-            else:
-                for n, thr in DUP_NGRAMS:
-                    if dup_fracs[n] > thr:
-                        fail(f"gopher_duplicated_{n}gram", f"dup_{n}gram_frac", dup_fracs[n])
-                        break
+    if not (check and cfg.gopher_repetition):
+        return None
+    for signal, thr in (("dup_para_frac", 0.3), ("dup_para_char_frac", 0.2), ("dup_line_frac", 0.3), ("dup_line_char_frac", 0.2)):
+        if sig[signal] > thr:
+            return Drop(f"gopher_{signal}", signal, float(sig[signal]))
+    for n, thr in TOP_NGRAMS:
+        if sig[f"top_{n}gram_frac"] > thr:
+            return Drop(f"gopher_top_{n}gram", f"top_{n}gram_frac", float(sig[f"top_{n}gram_frac"]))
+    for n, thr in DUP_NGRAMS:
+        if dup_fracs[n] > thr:
+            return Drop(f"gopher_duplicated_{n}gram", f"dup_{n}gram_frac", float(dup_fracs[n]))
+    return None
 
-    # ---- C4 document rules
-    if cfg.c4 and drop is None:
-        if "{" in text and cfg.c4_curly_bracket:
-            fail("c4_curly_bracket", "curly_bracket", 1)
-        elif word_rules and len(re.findall(r"[.!?](?:\s|$)", text)) < cfg.c4_min_sentences:
-            fail("c4_too_few_sentences", "sentences", len(re.findall(r"[.!?](?:\s|$)", text)))
 
-    # ---- FineWeb custom rules
+def c4_document(doc: Doc, sig: dict, cfg: CleanConfig, check: bool) -> Drop | None:
+    """C4's document rules: no curly bracket (code), enough sentences. They keep no signal."""
+    if not (check and cfg.c4):
+        return None
+    if "{" in doc.text and cfg.c4_curly_bracket:
+        return Drop("c4_curly_bracket", "curly_bracket", 1.0)
+    if doc.word_rules:
+        sentences = len(re.findall(r"[.!?](?:\s|$)", doc.text))
+        if sentences < cfg.c4_min_sentences:
+            return Drop("c4_too_few_sentences", "sentences", float(sentences))
+    return None
+
+
+def fineweb_rules(doc: Doc, sig: dict, cfg: CleanConfig, check: bool) -> Drop | None:
+    """FineWeb's own signals (lines ending in punctuation, short lines, duplicated characters,
+    newlines per word) and, if ``check``, its rules on them."""
+    nonempty = doc.nonempty
     if nonempty:
         sig["line_punct_ratio"] = sum(map(str.endswith, nonempty, repeat(END_PUNCT))) / len(nonempty)
         sig["short_line_ratio"] = sum(1 for n in map(len, nonempty) if n <= FW_SHORT_LINE_LEN) / len(nonempty)
         sig["char_dup_ratio"] = sig["dup_line_char_frac"]
-    sig["newline_word_ratio"] = text.count("\n") / max(n_words, 1)
-    if cfg.fineweb and drop is None and nonempty:
-        if sig["line_punct_ratio"] < FW_LINE_PUNCT:
-            fail("fineweb_line_punct_ratio", "line_punct_ratio", sig["line_punct_ratio"])
-        elif sig["short_line_ratio"] > FW_SHORT_LINE:
-            fail("fineweb_short_line_ratio", "short_line_ratio", sig["short_line_ratio"])
-        elif sig["char_dup_ratio"] > FW_CHAR_DUP:
-            fail("fineweb_char_dup_ratio", "char_dup_ratio", sig["char_dup_ratio"])
-        elif word_rules and sig["newline_word_ratio"] > FW_NEWLINE_WORD:
-            fail("fineweb_newline_word_ratio", "newline_word_ratio", sig["newline_word_ratio"])
-
-    for name in SIGNALS:
-        sig.setdefault(name, None)
-    return text, sig, drop
+    sig["newline_word_ratio"] = doc.text.count("\n") / max(len(doc.words), 1)
+    if not (check and cfg.fineweb and nonempty):
+        return None
+    if sig["line_punct_ratio"] < FW_LINE_PUNCT:
+        return Drop("fineweb_line_punct_ratio", "line_punct_ratio", float(sig["line_punct_ratio"]))
+    if sig["short_line_ratio"] > FW_SHORT_LINE:
+        return Drop("fineweb_short_line_ratio", "short_line_ratio", float(sig["short_line_ratio"]))
+    if sig["char_dup_ratio"] > FW_CHAR_DUP:
+        return Drop("fineweb_char_dup_ratio", "char_dup_ratio", float(sig["char_dup_ratio"]))
+    if doc.word_rules and sig["newline_word_ratio"] > FW_NEWLINE_WORD:
+        return Drop("fineweb_newline_word_ratio", "newline_word_ratio", float(sig["newline_word_ratio"]))
+    return None

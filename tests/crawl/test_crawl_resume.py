@@ -71,9 +71,9 @@ def spec_for(tmp_path, site):
         seeds=[site.url(f"{SITE}/index.html")],
         allow_private_networks=True,
         # slow enough that the kill lands mid-crawl; the offline site is five times larger and can go faster
-        concurrency=2 if SITE == "postgresql-15" else 8,
-        concurrency_per_host=2 if SITE == "postgresql-15" else 8,
-        download_delay=0.01,
+        concurrency=2 if SITE == "postgresql-15" else 16,
+        concurrency_per_host=2 if SITE == "postgresql-15" else 16,
+        download_delay=0.01 if SITE == "postgresql-15" else 0,
         warc_max_bytes=1 << 20,
     )
 
