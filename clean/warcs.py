@@ -38,7 +38,7 @@ def newest_crawl(root: CorpusRoot) -> str:
 def crawl_inputs(root: CorpusRoot, crawl_id: str) -> list[WarcInput]:
     check_name(crawl_id, "crawl id")
     if not root.is_dir(layout.crawl_warcs(crawl_id)):
-        raise UserError(f"crawl {crawl_id}: not found in {root.display('crawl')}")
+        raise UserError(f"crawl {crawl_id}: not found in {root.display(layout.CRAWL)}")
     infos = root.fs.get_file_info(pafs.FileSelector(root.path(layout.crawl_warcs(crawl_id))))
     return [
         WarcInput(root.fs, i.path, f"{layout.crawl_warcs(crawl_id)}/{i.base_name}", crawl_id, i.size or 0)

@@ -11,6 +11,7 @@ import click
 from webmill.cli import finish, json_option, pass_ctx
 from webmill.config import load_config
 from webmill.settings import override
+from webmill.shards import layout
 
 
 def _spec(ctx, spec_file: str | None, **flags) -> dict:
@@ -70,7 +71,7 @@ def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool
         f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "
         f"attempted in {summary['seconds']:.1f}s ({summary['pages_stored'] / max(summary['seconds'], 1e-9):.1f} pages/s)",
         "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(o.items(), key=lambda kv: -kv[1])),
-        f"  WARC: {root.display('crawl', crawl_id, 'warc')} ({len(summary['warc_files'])} files)",
+        f"  WARC: {root.display(layout.crawl_warcs(crawl_id))} ({len(summary['warc_files'])} files)",
         f"  log:  {root.display(summary['log'])}",
     ]
     if report:

@@ -26,7 +26,7 @@ from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import list_shard_sets, read_manifest
 
-RUNS = "runs"
+RUNS = layout.RUNS
 
 
 def _matching_rows(root: CorpusRoot, dataset: str, column: str, value: str, columns: list[str]) -> list[dict]:
@@ -99,9 +99,9 @@ def run_records(root: CorpusRoot) -> list[dict]:
     out = []
     for name in root.listdir(RUNS):
         for parts, finished in ((("final", "training.json"), True), (("plan.json",), False)):
-            if root.exists(RUNS, name, *parts):
+            if root.exists(layout.run(name), *parts):
                 try:
-                    doc = json.loads(root.read_bytes(RUNS, name, *parts))
+                    doc = json.loads(root.read_bytes(layout.run(name), *parts))
                 except ValueError:
                     break
                 data = doc.get("data", {})
@@ -204,7 +204,7 @@ def is_run_target(root: CorpusRoot, target: str) -> str | None:
     if "://" in t and not t.startswith(("file://", "s3://")):
         return None
     name = posixpath.basename(t)
-    if posixpath.basename(posixpath.dirname(t)) == RUNS or t.startswith(f"{RUNS}/"):
+    if posixpath.basename(posixpath.dirname(t)) == RUNS or t.startswith(layout.run("")):
         return name
     if name in root.listdir(RUNS) and "/" not in t:
         return name

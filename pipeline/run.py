@@ -63,7 +63,7 @@ class Pipeline:
         self.crawl_spec = crawl_spec
         self.crawl_id = cfg.run.crawl or None
         if self.crawl_id and not root.is_dir(layout.crawl_warcs(self.crawl_id)):
-            raise UserError(f"[run] crawl = {self.crawl_id!r}: no such crawl in {root.display('crawl')}")
+            raise UserError(f"[run] crawl = {self.crawl_id!r}: no such crawl in {root.display(layout.CRAWL)}")
 
     def _fp(self, stage: str) -> str:
         prev = STAGES[STAGES.index(stage) - 1] if stage != "crawl" else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from webmill.cli import finish, json_option, pass_ctx
+from webmill.shards import layout
 
 
 @click.command("shard")
@@ -29,7 +30,7 @@ def shard(ctx, name, seed, target_mb, as_json):
         f"train {tr['rows']:,} docs in {len(tr['shards'])} shard(s), {tr['chars'] / 1e6:.1f}M chars; "
         f"val {va['rows']:,} docs",
         f"  seed {m['seed']}, sources: " + ", ".join(f"{k} (p={v['keep_probability']})" for k, v in m["sources"].items()),
-        f"  manifest: {root.display('shards', m['name'], 'manifest.json')}",
+        f"  manifest: {root.display(layout.shard_manifest(m['name']))}",
     ]
     finish(as_json, m, lines)
 

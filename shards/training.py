@@ -338,11 +338,11 @@ def read_manifest(root: CorpusRoot, name: str, *, missing_ok: bool = False) -> d
     if not root.exists(layout.shard_manifest(name)):
         if missing_ok:
             return None
-        raise UserError(f"training shards {root.display('shards', name)}: not found (run `webmill shard`)")
+        raise UserError(f"training shards {root.display(layout.shard_set(name))}: not found (run `webmill shard`)")
     try:
         return json.loads(root.read_bytes(layout.shard_manifest(name)))
     except ValueError as e:
-        raise UserError(f"{root.display('shards', name, MANIFEST)}: corrupt manifest ({e})") from None
+        raise UserError(f"{root.display(layout.shard_manifest(name))}: corrupt manifest ({e})") from None
 
 
 def write_manifest(root: CorpusRoot, name: str, manifest: dict) -> None:

@@ -22,7 +22,7 @@ from webmill.train.config import TrainConfig
 from webmill.train.model import ModelConfig
 from webmill.train.runfiles import RunFiles
 
-RUNS = "runs"
+RUNS = layout.RUNS
 
 
 def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> dict:
@@ -88,7 +88,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
             f"({model.max_seq_len} positions; raise [train] max_position)"
         )
     name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
-    run = f"{RUNS}/{name}"
+    run = layout.run(name)
     return {
         "name": name,
         "run": run,
@@ -113,7 +113,7 @@ def run_of(root: CorpusRoot, run: str) -> str:
         if rel.startswith(".."):
             raise UserError(f"{run}: not a run inside the corpus root {root.display()}")
         return rel
-    return f"{RUNS}/{check_name(run.strip('/'), 'run name')}"
+    return layout.run(check_name(run.strip("/"), "run name"))
 
 
 def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:

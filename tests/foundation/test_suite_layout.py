@@ -20,8 +20,18 @@ STAGE_FOLDER = r"(crawl|clean|dedup|shards|runs)"
 def test_dataset_paths_are_spelled_only_in_the_layout_module():
     """Where each stage keeps its datasets is named once, in webmill.shards.layout: no other module
     builds a path such as ``f"clean/{run}/docs"`` or ``root.exists("shards", name, ...)`` itself."""
-    calls = r"(listdir|exists|is_dir|path|read_bytes|write_bytes_atomic|run_datasets|run_lock)"
-    spelled = re.compile(rf'f"{STAGE_FOLDER}/\{{|\b{calls}\((root, )?"{STAGE_FOLDER}"')
+    calls = r"(listdir|exists|is_dir|path|display|read_bytes|write_bytes_atomic|run_datasets|run_lock)"
+    quoted = rf"[\"']{STAGE_FOLDER}[\"']"
+    spelled = re.compile(
+        "|".join(
+            [
+                rf"f[\"']{STAGE_FOLDER}/\{{",  # f"clean/{run}/docs"
+                rf"\b{calls}\((root, )?{quoted}",  # root.exists("shards", name, ...)
+                r"\{RUNS\}/",  # f"{RUNS}/{name}"
+                rf"^[A-Z_]+ = {quoted}$",  # RUNS = "runs"
+            ]
+        )
+    )
     offenders = [
         f"{p.relative_to(TESTS.parent)}:{n}"
         for pkg in PACKAGES
