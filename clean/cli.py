@@ -17,9 +17,11 @@ from webmill.cli import finish, json_option, pass_ctx
 def clean(ctx, crawl_ids, warcs, name, languages, as_json):
     """Extract clean documents from WARC files (trafilatura, language id, quality filters, PII)."""
     import hashlib
+    from dataclasses import replace
 
-    from webmill.clean.stage import run_clean
+    from webmill.clean.stage import CleanStage
     from webmill.clean.warcs import crawl_inputs, newest_crawl, uri_inputs
+    from webmill.progress import Progress
     from webmill.settings import override
 
     cfg = override(ctx.config.clean, section="clean", languages=[l.strip() for l in languages.split(",")] if languages else None)
@@ -35,28 +37,9 @@ def clean(ctx, crawl_ids, warcs, name, languages, as_json):
         if len(crawl_ids) == 1 and not warcs
         else "warc-" + hashlib.sha1("\n".join(i.name for i in inputs).encode()).hexdigest()[:10]
     )
-    ray = ctx.ray()
-    status = None
-    if ctx.verbosity >= 0:
-        from rich.console import Console
-
-        status = Console(stderr=True).status(f"cleaning {len(inputs)} WARC file(s)…")
-        status.start()
-
-    def progress(results, total, elapsed):
-        if status:
-            docs = sum(r["documents_in"] for r in results)
-            kept = sum(r["kept"] for r in results)
-            status.update(
-                f"cleaning: {len(results)}/{total} units, {docs:,} records, {docs / max(elapsed, 1e-9):,.1f} docs/s, "
-                f"kept {100 * kept / max(docs, 1):.0f}%"
-            )
-
-    try:
-        s = run_clean(root, ray, inputs, run, cfg, on_progress=progress)
-    finally:
-        if status:
-            status.stop()
+    stage = CleanStage(inputs, run)
+    with Progress(f"cleaning {len(inputs)} WARC file(s)…", quiet=ctx.verbosity < 0) as progress:
+        s = stage.run(root, ctx.ray, replace(ctx.config, clean=cfg), progress)
     top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:6]
     lines = [
         f"clean {run}: {s['kept']:,} documents kept of {s['documents_in']:,} HTML responses "

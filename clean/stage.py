@@ -185,3 +185,50 @@ def _run_clean_locked(root: CorpusRoot, ray, inputs: list, run: str, cfg: CleanC
 def largest_first(units: list[dict]) -> list[dict]:
     """Units ordered by size, largest first: the big ones start first, the small ones fill the tail."""
     return sorted(units, key=lambda u: -(u["range"][1] - u["range"][0]))
+
+
+def clean_progress_line(results: list, total: int, elapsed: float) -> str:
+    docs = sum(r["documents_in"] for r in results)
+    kept = sum(r["kept"] for r in results)
+    return (
+        f"clean: {len(results)}/{total} units, {docs:,} records, {docs / max(elapsed, 1e-9):,.1f} docs/s, "
+        f"kept {100 * kept / max(docs, 1):.0f}%"
+    )
+
+
+class CleanStage:
+    """The clean stage (``webmill.stage``): WARC files → ``clean/<run>/docs`` and ``excluded``."""
+
+    name = "clean"
+
+    def __init__(self, inputs: list, run: str):
+        self.inputs, self.run_name = inputs, run
+
+    @classmethod
+    def following(cls, chain) -> CleanStage:
+        from webmill.clean.warcs import crawl_inputs
+
+        crawl_id = chain.config.run.crawl or chain.upstream["crawl"]["crawl_id"]
+        return cls(crawl_inputs(chain.root, crawl_id), crawl_id)
+
+    def settings(self, config) -> dict:
+        import dataclasses
+
+        return dataclasses.asdict(config.clean)
+
+    def reads(self) -> list[str]:
+        import posixpath
+
+        return sorted({posixpath.dirname(i.name) for i in self.inputs})
+
+    def writes(self, summary: dict) -> list[str]:
+        return [f"{summary['docs']}/_manifest.json", f"{summary['excluded_dataset']}/_manifest.json"]
+
+    def run(self, root: CorpusRoot, ray, config, progress) -> dict:
+        def show(results: list, total: int, elapsed: float) -> None:
+            progress.update(clean_progress_line(results, total, elapsed))
+
+        return run_clean(root, ray(), self.inputs, self.run_name, config.clean, on_progress=show)
+
+    def brief(self, s: dict) -> str:
+        return f"{s['kept']:,} of {s['documents_in']:,} documents kept"

@@ -26,28 +26,6 @@ def _when(ts) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def _progress_printer(ctx):
-    """A live line on stderr: pages, pages/s, bytes, errors."""
-    if ctx.verbosity < 0:
-        return None, lambda: None
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    status = console.status("crawling…")
-    status.start()
-
-    def show(p: dict, elapsed: float) -> None:
-        c = p["counts"]
-        stored = c.get("stored", 0)
-        errors = sum(v for k, v in c.items() if k not in ("stored", "handoff", "not_modified", "sitemap"))
-        status.update(
-            f"crawling: {stored:,} pages stored, {stored / max(elapsed, 1e-9):,.1f} pages/s, "
-            f"{p['bytes'] / 1e6:,.1f} MB, {errors:,} not stored, {elapsed:,.0f}s"
-        )
-
-    return show, status.stop
-
-
 def _crawl_id(ctx, param, value):
     from webmill.names import check_name
 
@@ -55,17 +33,16 @@ def _crawl_id(ctx, param, value):
 
 
 def execute(ctx, crawl_id: str, spec: dict, as_json: bool, catalog, report: bool = True, claim_from: tuple[str, ...] | None = None) -> dict:
-    from webmill.crawl.run import CrawlCancelled, run_catalogued
+    from webmill.crawl.run import CrawlCancelled
+    from webmill.crawl.stage import CrawlStage
+    from webmill.progress import Progress
 
     root = ctx.root()
-    ray = ctx.ray()
-    show, stop = _progress_printer(ctx)
     try:
-        summary = run_catalogued(root, ray, crawl_id, spec, catalog, on_progress=show, claim_from=claim_from)
+        with Progress("crawling…", quiet=ctx.verbosity < 0) as progress:
+            summary = CrawlStage(crawl_id, spec, catalog=catalog, claim_from=claim_from).run(root, ctx.ray, ctx.config, progress)
     except CrawlCancelled:
         raise click.ClickException(f"crawl {crawl_id} was cancelled") from None
-    finally:
-        stop()
     o = summary["outcomes"]
     lines = [
         f"crawl {crawl_id}: {summary['pages_stored']:,} pages stored of {summary['urls_attempted']:,} URLs "

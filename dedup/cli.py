@@ -24,9 +24,9 @@ def newest_clean(root) -> str:
 @pass_ctx
 def dedup(ctx, inputs, name, as_json):
     """Remove URL, exact and near duplicates (MinHash LSH) against everything the root already holds."""
-    from webmill.dedup.progress import DedupProgress
-    from webmill.dedup.stage import run_dedup
+    from webmill.dedup.stage import DedupStage
     from webmill.errors import UserError
+    from webmill.progress import Progress
 
     root = ctx.root()
     inputs = list(inputs) or [newest_clean(root)]
@@ -34,24 +34,8 @@ def dedup(ctx, inputs, name, as_json):
         if not root.exists(ds):
             raise UserError(f"dataset {root.display(ds)}: does not exist")
     run = name or inputs[0].strip("/").split("/")[1]
-    ray = ctx.ray()
-    status, tally = None, DedupProgress()
-    if ctx.verbosity >= 0:
-        from rich.console import Console
-
-        status = Console(stderr=True).status("dedup: planning…")
-        status.start()
-
-    def progress(event, info):
-        line = tally.update(event, info)
-        if status:
-            status.update(line)
-
-    try:
-        s = run_dedup(root, ray, inputs, run, ctx.config.dedup, on_progress=progress)
-    finally:
-        if status:
-            status.stop()
+    with Progress("dedup: planning…", quiet=ctx.verbosity < 0) as progress:
+        s = DedupStage(inputs, run).run(root, ctx.ray, ctx.config, progress)
     lines = [
         f"dedup {run}: kept {s['kept']:,} of {s['documents_in']:,} documents in {s['seconds']:.1f}s",
         f"  duplicates: url {s['url_dups']:,}, exact {s['exact_dups']:,}, near {s['near_dups']:,}; "

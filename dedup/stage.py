@@ -389,3 +389,43 @@ def _drop_units_not_in(root: CorpusRoot, datasets: list[str], units: set[str]) -
                 Manifest.uncommit_unit(root, ds, unit)
                 for p in rec.parts:
                     root.delete(ds, p["path"])
+
+
+class DedupStage:
+    """The dedup stage (``webmill.stage``): document datasets → ``dedup/<run>/docs``, ``clusters``
+    and ``pairs``, against every document the root's index already holds."""
+
+    name = "dedup"
+
+    def __init__(self, inputs: list[str], run: str):
+        self.inputs, self.run_name = inputs, run
+
+    @classmethod
+    def following(cls, chain) -> DedupStage:
+        clean = chain.upstream["clean"]
+        return cls([clean["docs"]], clean["run"])
+
+    def settings(self, config) -> dict:
+        return asdict(config.dedup)
+
+    def reads(self) -> list[str]:
+        return list(self.inputs)
+
+    def writes(self, summary: dict) -> list[str]:
+        return [f"{summary['docs']}/_manifest.json", f"{summary['clusters_dataset']}/_manifest.json"]
+
+    def run(self, root: CorpusRoot, ray, config, progress) -> dict:
+        from webmill.dedup.progress import DedupProgress
+
+        tally = DedupProgress()
+        return run_dedup(
+            root,
+            ray(),
+            self.inputs,
+            self.run_name,
+            config.dedup,
+            on_progress=lambda event, info: progress.update(tally.update(event, info)),
+        )
+
+    def brief(self, s: dict) -> str:
+        return f"{s['kept']:,} kept; {s['exact_dups']:,} exact, {s['near_dups']:,} near duplicates"

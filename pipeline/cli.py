@@ -28,7 +28,7 @@ def run(ctx, config_file, first, last, as_json):
     if ctx.ray_address:
         ctx.ray()  # joining a cluster is quick: check the root against it before any stage
     spec = spec_dict(cfg.crawl, os.path.dirname(os.path.abspath(config_file))) if not cfg.run.crawl else None
-    summary = Pipeline(root, cfg, ctx.ray, say=ctx.say, crawl_spec=spec).run(stages)
+    summary = Pipeline(root, cfg, ctx.ray, say=ctx.say, crawl_spec=spec, quiet=ctx.verbosity < 0).run(stages)
     lines = [f"pipeline done in {summary['total_seconds']:.1f}s ({root.display()}):"]
     total = sum(summary["seconds"].values()) or 1.0
     for stage, secs in summary["seconds"].items():

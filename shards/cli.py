@@ -16,14 +16,18 @@ from webmill.shards import layout
 @pass_ctx
 def shard(ctx, name, seed, target_mb, as_json):
     """Mix, split and globally shuffle the deduplicated documents into training shards."""
+    from dataclasses import replace
+
+    from webmill.progress import Progress
     from webmill.settings import override
-    from webmill.shards.training import build_shards
+    from webmill.shards.stage import ShardStage
 
     cfg = override(ctx.config.shards, seed=seed, target_bytes=None if target_mb is None else int(target_mb * 2**20))
     root = ctx.root()
-    show, done = _progress(ctx)
-    m = build_shards(root, cfg, name=name, on_progress=show, ray_fn=ctx.ray)
-    done()
+    stage = ShardStage(name)
+    with Progress(quiet=ctx.verbosity < 0) as progress:
+        stage.run(root, ctx.ray, replace(ctx.config, shards=cfg), progress)
+    m = stage.manifest
     tr, va = m["splits"]["train"], m["splits"]["val"]
     lines = [
         f"shards {m['name']}{' (up to date, skipped)' if m.get('skipped') else ''}: "
@@ -33,20 +37,3 @@ def shard(ctx, name, seed, target_mb, as_json):
         f"  manifest: {root.display(layout.shard_manifest(m['name']))}",
     ]
     finish(as_json, m, lines)
-
-
-def _progress(ctx):
-    import time
-
-    last = [0.0]
-
-    def show(seen: int) -> None:
-        if ctx.verbosity >= 0 and time.time() - last[0] > 1:
-            last[0] = time.time()
-            click.echo(f"\rshard: {seen:,} documents bucketed", err=True, nl=False)
-
-    def done() -> None:
-        if last[0]:
-            click.echo(err=True)  # end the progress line before the summary
-
-    return show, done

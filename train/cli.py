@@ -19,13 +19,15 @@ def tokenizer():
 @pass_ctx
 def tokenizer_train(ctx, shards, vocab_size, as_json):
     """Train on a bounded sample of the train split; report chars/token on the held-out split."""
+    from dataclasses import replace
+
+    from webmill.progress import Progress
     from webmill.settings import override
-    from webmill.train.tokenizer import train_for_shards
+    from webmill.train.stage import TokenizerStage
 
     cfg = override(ctx.config.train, section="train", vocab_size=vocab_size)
-    info = train_for_shards(
-        ctx.root(), shards, vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_max_chars, doc_cap=cfg.tokenizer_doc_cap, ray_fn=ctx.ray
-    )
+    with Progress(quiet=ctx.verbosity < 0) as progress:
+        info = TokenizerStage(shards).run(ctx.root(), ctx.ray, replace(ctx.config, train=cfg), progress)
     lines = [
         f"tokenizer for {info['shards']}: {info['vocab_size']:,} tokens, {info['chars_per_token']:.2f} chars/token "
         f"on {info['heldout_docs']:,} held-out documents ({info['heldout']})"
@@ -50,9 +52,11 @@ def tokenizer_train(ctx, shards, vocab_size, as_json):
 @pass_ctx
 def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpus_per_worker, device, as_json):
     """Train a Llama-style model on training shards; writes runs/<name>/final/ for transformers."""
+    from dataclasses import replace
+
+    from webmill.progress import Progress
     from webmill.settings import override
-    from webmill.train.launch import run_training
-    from webmill.train.plan import make_plan, resume_plan
+    from webmill.train.stage import TrainStage
 
     cfg = override(
         ctx.config.train,
@@ -64,9 +68,7 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
         gpus_per_worker=gpus_per_worker,
         device=device,
     )
-    root = ctx.root()
-    plan = resume_plan(root, resume, cfg) if resume else make_plan(root, cfg, shards=shards, name=name)
-    s = run_training(plan, ray_fn=ctx.ray)
+    s = TrainStage(shards, name, resume=resume).run(ctx.root(), ctx.ray, replace(ctx.config, train=cfg), Progress.silent())
     lines = [
         f"train {s['name']}: step {s['step']}/{s['max_steps']}, {s['tokens_seen']:,} tokens, "
         f"train loss {_fmt(s['train_loss'])}, val loss {_fmt(s['val_loss'])} "
