@@ -135,9 +135,7 @@ def _run_dedup_locked(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: D
 
 
 def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
-    import ray.data
-
-    from webmill.runtime import quiet_ray_data, run_tasks
+    from webmill.runtime import quiet_ray_data
 
     t0 = time.time()
     quiet_ray_data()
@@ -146,123 +144,161 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
     plan = IndexPlan.load(root, lsh)
     mine = plan.extend(root, inputs)
     fp = run_fingerprint(cfg, inputs, plan)
-    docs_ds, clusters_ds, pairs_ds = paths.dedup_docs(run), paths.dedup_clusters(run), paths.dedup_pairs(run)
-    work = paths.dedup_work(run)
-    done = Manifest.read_json(root, docs_ds) if root.exists(docs_ds) else None
+    done = Manifest.read_json(root, paths.dedup_docs(run)) if root.exists(paths.dedup_docs(run)) else None
     if done and done.get("fingerprint") == fp and done.get("summary"):
         return {**done["summary"], "skipped": True}
-    phases = _Phases(root, work, fp)
-    seconds: dict[str, float] = {}
+    job = DedupRun(root, ray, run, cfg, plan, mine, fp, on_progress)
+    new_units = job.sign(lsh)
+    job.start_relations(set(inputs))
+    if cfg.url and job.n:
+        job.url()
+    if cfg.exact and job.n:
+        job.exact()
+    if cfg.near and job.n:
+        job.near()
+    comp = job.components()
+    job.output(comp)
+    return job.finish(comp, new_units, t0)
 
-    def progress(phase: str, info: dict) -> None:
-        if on_progress:
-            on_progress(phase, info)
 
-    # sign: every planned part not yet in the index (a part an interrupted earlier run planned included)
-    t = time.time()
-    committed = Manifest.load(root, INDEX_DOCS).units
-    bands_committed = Manifest.load(root, INDEX_BANDS).units
-    todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh and p.unit in bands_committed)]
-    new_units = sum(1 for p in mine if p in todo)
-    progress("plan", {"sign": len(todo), "output": len(mine), "indexed": plan.size})
-    if todo:
-        for result in run_tasks(sign_part, [(root, p.unit, p.dataset, p.path, p.offset, cfg) for p in todo]):
-            progress("sign", result)
-    if todo or not root.exists(INDEX_DOCS, "_manifest.json"):
-        DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA).finalize(lsh=lsh)
-        DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA).finalize(lsh=lsh)
-    seconds["sign"] = time.time() - t
+class DedupRun:
+    """One dedup run, phase by phase (each a method, each committed through ``_Phases`` before the
+    next starts). Holds the plan (one entry per input part) and per-phase counts, never a
+    per-document value."""
 
-    n = plan.size
-    layout = Layout(plan.starts(), plan.existing_mask(set(inputs)), [(p.dataset, p.path) for p in plan.parts], partitions_for(n))
-    index_docs = Manifest.load(root, INDEX_DOCS)
-    doc_paths = [root.path(INDEX_DOCS, p["path"]) for p in index_docs.parts]
-    relations: dict[str, str] = {}
+    def __init__(self, root: CorpusRoot, ray, run: str, cfg: DedupConfig, plan: IndexPlan, mine: list, fp: str, on_progress=None):
+        self.root, self.ray, self.run, self.cfg, self.plan, self.mine, self.fp = root, ray, run, cfg, plan, mine, fp
+        self.on_progress = on_progress
+        self.docs_ds, self.clusters_ds, self.pairs_ds = paths.dedup_docs(run), paths.dedup_clusters(run), paths.dedup_pairs(run)
+        self.work = paths.dedup_work(run)
+        self.phases = _Phases(root, self.work, fp)
+        self.seconds: dict[str, float] = {}
+        self.relations: dict[str, str] = {}
+        self.pairs_checked = 0
+        self.n = plan.size
 
-    def map_blocks(items: int) -> int:
+    def progress(self, phase: str, info: dict) -> None:
+        if self.on_progress:
+            self.on_progress(phase, info)
+
+    def sign(self, lsh: str) -> int:
+        """Sign every planned part not yet in the index (a part an interrupted earlier run planned
+        included); returns how many of this run's parts were new."""
+        from webmill.runtime import run_tasks
+
+        t = time.time()
+        root, plan = self.root, self.plan
+        committed = Manifest.load(root, INDEX_DOCS).units
+        bands_committed = Manifest.load(root, INDEX_BANDS).units
+        todo = [p for p in plan.parts if not (p.unit in committed and committed[p.unit].fingerprint == lsh and p.unit in bands_committed)]
+        new_units = sum(1 for p in self.mine if p in todo)
+        self.progress("plan", {"sign": len(todo), "output": len(self.mine), "indexed": plan.size})
+        if todo:
+            for result in run_tasks(sign_part, [(root, p.unit, p.dataset, p.path, p.offset, self.cfg) for p in todo]):
+                self.progress("sign", result)
+        if todo or not root.exists(INDEX_DOCS, "_manifest.json"):
+            DatasetWriter(root, INDEX_DOCS, INDEX_DOC_SCHEMA).finalize(lsh=lsh)
+            DatasetWriter(root, INDEX_BANDS, BAND_SCHEMA).finalize(lsh=lsh)
+        self.seconds["sign"] = time.time() - t
+        return new_units
+
+    def start_relations(self, inputs: set[str]) -> None:
+        plan = self.plan
+        self.layout = Layout(plan.starts(), plan.existing_mask(inputs), [(p.dataset, p.path) for p in plan.parts], partitions_for(self.n))
+        self.index_docs = Manifest.load(self.root, INDEX_DOCS)
+        self.doc_paths = [self.root.path(INDEX_DOCS, p["path"]) for p in self.index_docs.parts]
+
+    # the shuffles ------------------------------------------------------------
+    def map_blocks(self, items: int) -> int:
         # Ray Data's sort shuffle makes as many output blocks as it gets input blocks, each
         # map block split for each of them: one block per part would make parts² pieces
         # (measured superlinear, and driver memory with it); one per hash partition makes
         # partitions², and a block holds about a partition's rows (PARTITION_DOCS). The
         # groupings by part (a's, b's, the output's) inherit these blocks, and map_groups
         # calls its function once per part inside a block
-        return max(1, min(items, layout.partitions))
+        return max(1, min(items, self.layout.partitions))
 
-    def shuffle(name, paths, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
+    def group_pointers(self, ds):
+        return ds.groupby("p", num_partitions=self.layout.partitions)
+
+    def shuffle(self, name, paths_, columns, key_fn, key_kwargs, reduce_fn, reduce_kwargs):
         """Index parts read a block of parts at a time, keyed by partition and written under the
         run; the pointers grouped by partition; each partition's rows read back and reduced."""
-        folder = f"{work}/exchange/{name}"
+        import ray.data
+
+        root = self.root
+        folder = f"{self.work}/exchange/{name}"
         root.delete(folder)
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=map_blocks(len(paths)))
+        ds = ray.data.from_items([{"path": p} for p in paths_], override_num_blocks=self.map_blocks(len(paths_)))
         ds = ds.map_batches(
             read_keyed,
             batch_size=None,
             batch_format="pyarrow",
             fn_kwargs={"root": root, "columns": columns, "key_fn": key_fn, "key_kwargs": key_kwargs, "folder": folder},
         )
-        return group_pointers(ds).map_groups(
+        return self.group_pointers(ds).map_groups(
             reduce_pieces, batch_format="pyarrow", fn_kwargs={"root": root, "folder": folder, "fn": reduce_fn, "kwargs": reduce_kwargs}
         )
 
-    def group_pointers(ds):
-        return ds.groupby("p", num_partitions=layout.partitions)
-
-    # url: one document per canonical URL
-    if cfg.url and n:
-        relations["url"] = f"{work}/url"
+    # the phases --------------------------------------------------------------
+    def url(self) -> None:
+        """One document per canonical URL."""
+        self.relations["url"] = f"{self.work}/url"
         t = time.time()
-        if not phases.done("url"):
-            progress("begin", {"phase": "url"})
-            phases.start("url", relations["url"])
-            rows = shuffle(
+        if not self.phases.done("url"):
+            self.progress("begin", {"phase": "url"})
+            self.phases.start("url", self.relations["url"])
+            rows = self.shuffle(
                 "url",
-                doc_paths,
+                self.doc_paths,
                 ["idx", "url", "uh", "fetched_at", "id"],
                 with_partition,
-                {"key": "uh", "partitions": layout.partitions},
+                {"key": "uh", "partitions": self.layout.partitions},
                 url_partition,
-                {"root": root, "dataset": relations["url"], "fp": fp, "layout": layout},
+                {"root": self.root, "dataset": self.relations["url"], "fp": self.fp, "layout": self.layout},
             ).sum("rows")
-            DatasetWriter(root, relations["url"], URL_SCHEMA).finalize()
-            phases.commit("url", edges=int(rows or 0))
-            progress("url", {"edges": int(rows or 0)})
-        seconds["url"] = time.time() - t
-    # exact: one document per normalized text
-    if cfg.exact and n:
-        relations["exact"] = f"{work}/exact"
+            DatasetWriter(self.root, self.relations["url"], URL_SCHEMA).finalize()
+            self.phases.commit("url", edges=int(rows or 0))
+            self.progress("url", {"edges": int(rows or 0)})
+        self.seconds["url"] = time.time() - t
+
+    def exact(self) -> None:
+        """One document per normalized text."""
+        self.relations["exact"] = f"{self.work}/exact"
         t = time.time()
-        if not phases.done("exact"):
-            progress("begin", {"phase": "exact"})
-            phases.start("exact", relations["exact"])
-            rows = shuffle(
+        if not self.phases.done("exact"):
+            self.progress("begin", {"phase": "exact"})
+            self.phases.start("exact", self.relations["exact"])
+            rows = self.shuffle(
                 "exact",
-                doc_paths,
+                self.doc_paths,
                 ["idx", "xh"],
                 with_text_partition,
-                {"partitions": layout.partitions},
+                {"partitions": self.layout.partitions},
                 exact_partition,
-                {"root": root, "dataset": relations["exact"], "fp": fp},
+                {"root": self.root, "dataset": self.relations["exact"], "fp": self.fp},
             ).sum("rows")
-            DatasetWriter(root, relations["exact"], EXACT_SCHEMA).finalize()
-            phases.commit("exact", members=int(rows or 0))
-            progress("exact", {"members": int(rows or 0)})
-        seconds["exact"] = time.time() - t
-    # near: LSH buckets → candidate pairs → exact Jaccard where the documents live
-    pairs_checked = 0
-    if cfg.near and n:
-        relations["near"] = pairs_ds if cfg.verify else f"{work}/near"
+            DatasetWriter(self.root, self.relations["exact"], EXACT_SCHEMA).finalize()
+            self.phases.commit("exact", members=int(rows or 0))
+            self.progress("exact", {"members": int(rows or 0)})
+        self.seconds["exact"] = time.time() - t
+
+    def near(self) -> None:
+        """LSH buckets → candidate pairs → exact Jaccard where the documents live."""
+        root, cfg, layout = self.root, self.cfg, self.layout
+        self.relations["near"] = self.pairs_ds if cfg.verify else f"{self.work}/near"
         t = time.time()
-        marker = phases.done("near")
+        marker = self.phases.done("near")
         if not marker:
-            progress("begin", {"phase": "near"})
-            phases.start("near", relations["near"])
+            self.progress("begin", {"phase": "near"})
+            self.phases.start("near", self.relations["near"])
             band_paths = [root.path(INDEX_BANDS, p["path"]) for p in Manifest.load(root, INDEX_BANDS).parts]
             # each hop's rows go through the root (exchange.py): candidate pairs by a's part,
             # then a's shingles by b's part
-            pairs_dir, attached_dir = f"{work}/exchange/pairs", f"{work}/exchange/attached"
+            pairs_dir, attached_dir = f"{self.work}/exchange/pairs", f"{self.work}/exchange/attached"
             for folder in (pairs_dir, attached_dir):
                 root.delete(folder)
-            cand = shuffle(
+            cand = self.shuffle(
                 "bands",
                 band_paths,
                 ["h", "idx"],
@@ -271,106 +307,130 @@ def _run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupCon
                 bucket_pairs,
                 {"root": root, "layout": layout, "folder": pairs_dir},
             )
-            common = {"root": root, "layout": layout, "ngram": cfg.ngram, "dataset": relations["near"], "fp": fp, "attached": attached_dir}
-            attached = group_pointers(cand).map_groups(
+            common = {
+                "root": root,
+                "layout": layout,
+                "ngram": cfg.ngram,
+                "dataset": self.relations["near"],
+                "fp": self.fp,
+                "attached": attached_dir,
+            }
+            attached = self.group_pointers(cand).map_groups(
                 reduce_pieces,
                 batch_format="pyarrow",
                 fn_kwargs={"root": root, "folder": pairs_dir, "fn": attach_a, "kwargs": {**common, "verify": cfg.verify}},
             )
             if cfg.verify:
                 checked = (
-                    group_pointers(attached)
+                    self.group_pointers(attached)
                     .map_groups(verify_b, batch_format="pyarrow", fn_kwargs={**common, "threshold": cfg.threshold})
                     .sum("checked")
                 )
             else:
                 attached.materialize()
                 checked = 0
-            DatasetWriter(root, relations["near"], NEAR_SCHEMA).finalize(stage="dedup.pairs")
-            marker = phases.commit("near", checked=int(checked or 0))
-            progress("near", marker)
-        pairs_checked = marker["checked"]
-        seconds["near"] = time.time() - t
+            DatasetWriter(root, self.relations["near"], NEAR_SCHEMA).finalize(stage="dedup.pairs")
+            marker = self.phases.commit("near", checked=int(checked or 0))
+            self.progress("near", marker)
+        self.pairs_checked = marker["checked"]
+        self.seconds["near"] = time.time() - t
 
-    # components: one task, integer arrays
-    t = time.time()
-    labels = f"{work}/labels"
-    comp = phases.done("components")
-    if not comp:
-        progress("begin", {"phase": "components"})
-        phases.start("components", labels)
-        task = ray.remote(num_cpus=1, max_retries=2)(components)
-        stats = ray.get(task.remote(root, n, layout.existing, layout.starts, relations, labels, fp))
-        DatasetWriter(root, labels, LABEL_SCHEMA).finalize()
-        comp = phases.commit("components", **stats)
-        progress("components", comp)
-    seconds["components"] = time.time() - t
+    def components(self) -> dict:
+        """Connected components of every relation: one task, integer arrays."""
+        t = time.time()
+        self.labels = f"{self.work}/labels"
+        comp = self.phases.done("components")
+        if not comp:
+            self.progress("begin", {"phase": "components"})
+            self.phases.start("components", self.labels)
+            task = self.ray.remote(num_cpus=1, max_retries=2)(components)
+            stats = self.ray.get(
+                task.remote(self.root, self.n, self.layout.existing, self.layout.starts, self.relations, self.labels, self.fp)
+            )
+            DatasetWriter(self.root, self.labels, LABEL_SCHEMA).finalize()
+            comp = self.phases.commit("components", **stats)
+            self.progress("components", comp)
+        self.seconds["components"] = time.time() - t
+        return comp
 
-    # output: winners per label partition, then the removal applied per input part
-    t = time.time()
-    progress("begin", {"phase": "output"})
-    plan_parts = [{"unit": p.unit, "dataset": p.dataset, "path": p.path, "offset": p.offset} for p in plan.parts]
-    label_paths = [root.path(labels, p["path"]) for p in Manifest.load(root, labels).parts]
-    if label_paths and comp["labelled"]:
-        items = [
-            {"item": json.dumps({"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows, "parts": index_docs.units[p.unit].parts})}
-            for p in plan.parts
-        ]
-        members = ray.data.from_items(items, override_num_blocks=map_blocks(len(items))).map_batches(
-            member_rows,
-            batch_size=None,
-            batch_format="pyarrow",
-            fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout},
+    def output(self, comp: dict) -> None:
+        """Winners per label partition, then the removal applied per input part."""
+        import ray.data
+
+        from webmill.runtime import run_tasks
+
+        root, plan, layout = self.root, self.plan, self.layout
+        t = time.time()
+        self.progress("begin", {"phase": "output"})
+        plan_parts = [{"unit": p.unit, "dataset": p.dataset, "path": p.path, "offset": p.offset} for p in plan.parts]
+        label_paths = [root.path(self.labels, p["path"]) for p in Manifest.load(root, self.labels).parts]
+        if label_paths and comp["labelled"]:
+            items = [
+                {
+                    "item": json.dumps(
+                        {"ordinal": p.ordinal, "offset": p.offset, "rows": p.rows, "parts": self.index_docs.units[p.unit].parts}
+                    )
+                }
+                for p in plan.parts
+            ]
+            members = ray.data.from_items(items, override_num_blocks=self.map_blocks(len(items))).map_batches(
+                member_rows,
+                batch_size=None,
+                batch_format="pyarrow",
+                fn_kwargs={"root": root, "labels": label_paths, "index_docs": INDEX_DOCS, "layout": layout},
+            )
+            decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
+            decisions.groupby("uo", num_partitions=layout.partitions).map_groups(
+                apply_group, fn_kwargs={"root": root, "run": self.run, "plan_parts": plan_parts, "fp": self.fp}, batch_format="pyarrow"
+            ).materialize()
+        # parts with no duplicate at all, and any part the shuffle did not reach
+        if self.mine:
+            for result in run_tasks(_apply_plain, [(root, self.run, p.unit, p.dataset, p.path, p.offset, self.fp) for p in self.mine]):
+                self.progress("output", result)
+        _drop_units_not_in(root, [self.docs_ds, self.clusters_ds], {p.unit for p in self.mine})
+        self.seconds["output"] = time.time() - t
+
+    def finish(self, comp: dict, new_units: int, t0: float) -> dict:
+        """The run's summary; the outputs finalized with it; the work folder deleted."""
+        root, cfg, seconds = self.root, self.cfg, self.seconds
+        totals = Manifest.load(root, self.docs_ds, full=True).stats if root.exists(self.docs_ds) else {}
+        dups = {k: int(totals.get(k, 0)) for k in ("url", "exact", "near")}
+        summary = {
+            "run": self.run,
+            "documents_in": int(totals.get("documents_in", 0)),
+            "kept": int(totals.get("kept", 0)),
+            "duplicates": dups,
+            "url_dups": dups["url"],
+            "exact_dups": dups["exact"],
+            "near_dups": dups["near"],
+            "clusters": comp["clusters"],
+            "largest_cluster": comp["largest_cluster"],
+            "pairs_verified": self.pairs_checked,
+            "edges": comp["edges"],
+            "indexed_docs": self.n,
+            "new_units": new_units,
+            "partitions": self.layout.partitions,
+            "seconds": round(time.time() - t0, 2),
+            "seconds_by_phase": {k: round(v, 2) for k, v in seconds.items()},
+            "seconds_signatures": round(seconds["sign"], 2),
+            "seconds_clusters": round(sum(v for k, v in seconds.items() if k != "sign"), 2),
+            "docs": self.docs_ds,
+            "clusters_dataset": self.clusters_ds,
+            "fingerprint": self.fp,
+        }
+        DatasetWriter(root, self.clusters_ds, CLUSTER_SCHEMA).finalize(stage="dedup.clusters", fingerprint=self.fp)
+        if cfg.near and cfg.verify and root.exists(self.pairs_ds):
+            DatasetWriter(root, self.pairs_ds, NEAR_SCHEMA).finalize(stage="dedup.pairs", fingerprint=self.fp)
+        elif root.exists(self.pairs_ds):
+            root.delete(self.pairs_ds)
+        DatasetWriter(root, self.docs_ds, None).finalize(
+            stage="dedup",
+            fingerprint=self.fp,
+            summary=summary,
+            **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")},
         )
-        decisions = members.groupby("p", num_partitions=layout.partitions).map_groups(choose_winners, batch_format="pyarrow")
-        decisions.groupby("uo", num_partitions=layout.partitions).map_groups(
-            apply_group, fn_kwargs={"root": root, "run": run, "plan_parts": plan_parts, "fp": fp}, batch_format="pyarrow"
-        ).materialize()
-    # parts with no duplicate at all, and any part the shuffle did not reach
-    if mine:
-        for result in run_tasks(_apply_plain, [(root, run, p.unit, p.dataset, p.path, p.offset, fp) for p in mine]):
-            progress("output", result)
-    _drop_units_not_in(root, [docs_ds, clusters_ds], {p.unit for p in mine})
-    seconds["output"] = time.time() - t
-
-    totals = Manifest.load(root, docs_ds, full=True).stats if root.exists(docs_ds) else {}
-    dups = {k: int(totals.get(k, 0)) for k in ("url", "exact", "near")}
-    summary = {
-        "run": run,
-        "documents_in": int(totals.get("documents_in", 0)),
-        "kept": int(totals.get("kept", 0)),
-        "duplicates": dups,
-        "url_dups": dups["url"],
-        "exact_dups": dups["exact"],
-        "near_dups": dups["near"],
-        "clusters": comp["clusters"],
-        "largest_cluster": comp["largest_cluster"],
-        "pairs_verified": pairs_checked,
-        "edges": comp["edges"],
-        "indexed_docs": n,
-        "new_units": new_units,
-        "partitions": layout.partitions,
-        "seconds": round(time.time() - t0, 2),
-        "seconds_by_phase": {k: round(v, 2) for k, v in seconds.items()},
-        "seconds_signatures": round(seconds["sign"], 2),
-        "seconds_clusters": round(sum(v for k, v in seconds.items() if k != "sign"), 2),
-        "docs": docs_ds,
-        "clusters_dataset": clusters_ds,
-        "fingerprint": fp,
-    }
-    DatasetWriter(root, clusters_ds, CLUSTER_SCHEMA).finalize(stage="dedup.clusters", fingerprint=fp)
-    if cfg.near and cfg.verify and root.exists(pairs_ds):
-        DatasetWriter(root, pairs_ds, NEAR_SCHEMA).finalize(stage="dedup.pairs", fingerprint=fp)
-    elif root.exists(pairs_ds):
-        root.delete(pairs_ds)
-    DatasetWriter(root, docs_ds, None).finalize(
-        stage="dedup",
-        fingerprint=fp,
-        summary=summary,
-        **{k: summary[k] for k in ("documents_in", "kept", "duplicates", "clusters", "largest_cluster")},
-    )
-    root.delete(work)
-    return summary
+        root.delete(self.work)
+        return summary
 
 
 def _apply_plain(root, run, unit, dataset, path, offset, fp) -> dict:
