@@ -180,11 +180,11 @@ class PackedLoader:
         streams = [self._rows(w, self._state["streams"][w]) for w in range(self.workers)]
         state = {"streams": [dict(s) for s in self._state["streams"]], "turn": self._state["turn"]}
         ended: set[int] = set()  # streams of a single pass (loop=False) that have run out
-        while True:
+        while len(ended) < self.workers:
             rows = []
-            while len(rows) < self.batch_rows:
-                if len(ended) == self.workers:
-                    return  # a single pass is over: every stream has given all its rows
+            # a single pass ends with a short batch of the rows left over (a validation split
+            # smaller than a batch still gets a loss); an endless stream never ends
+            while len(rows) < self.batch_rows and len(ended) < self.workers:
                 w = state["turn"]
                 state["turn"] = (w + 1) % self.workers
                 if w in ended:
@@ -196,6 +196,8 @@ class PackedLoader:
                     continue
                 rows.append(row)
                 state["streams"][w] = pos
+            if not rows:
+                return
             self.stats["rows"] += len(rows)
             yield np.asarray(rows, dtype=np.int64), {"streams": [dict(s) for s in state["streams"]], "turn": state["turn"]}
 

@@ -18,6 +18,14 @@ DEMO_BATCH_TOKENS = 8192
 MAX_STEPS = 240  # about 2 M tokens: the tiny model's 8 minutes on 2 cores
 
 
+VAL_FRACTION, VAL_DOCS = 0.05, 10
+
+
+def demo_val_fraction(documents: int) -> float:
+    """5% of the documents for validation, or enough for about VAL_DOCS of them (at most half)."""
+    return round(min(0.5, max(VAL_FRACTION, VAL_DOCS / max(documents, 1))), 4)
+
+
 def demo_steps(train_tokens: int, epochs: float) -> int:
     """Optimizer steps for ``epochs`` passes over the train split, at most MAX_STEPS."""
     return max(10, min(MAX_STEPS, math.ceil(epochs * train_tokens / DEMO_BATCH_TOKENS)))
@@ -73,7 +81,6 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
     if epochs <= 0:
         raise UserError("demo: --epochs must be positive")
     cfg = Config()
-    cfg.shards = override(cfg.shards, section="shards", val_fraction=0.05)
     if offline:
         # API reference is code and listings: C4's '{' rule, Gopher's repetition rules and FineWeb's duplicate-line
         # rule, built to reject exactly that on the web, would drop nine pages in ten ([clean] options)
@@ -90,7 +97,12 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
         cfg.crawl = CrawlConfig(seeds=seeds, allow_private_networks=True, max_pages=max(0, max_pages))
         cfg.train = _train_config(cfg.train, train_steps or MAX_STEPS)
         pipeline = Pipeline(root, cfg, ctx.ray, say=ctx.say, crawl_spec=spec_dict(cfg.crawl), quiet=ctx.verbosity < 0)
-        pipeline.run(list(STAGES[:-1]))
+        pipeline.run(list(STAGES[: STAGES.index("dedup") + 1]))
+        # a validation split of about VAL_DOCS documents at least, so that a small crawl still gets a
+        # validation loss (5% of 41 documents is none one time in eight)
+        kept = pipeline.state["stages"]["dedup"]["summary"]["kept"]
+        cfg.shards = override(cfg.shards, section="shards", val_fraction=demo_val_fraction(kept))
+        pipeline.run(["shard", "tokenizer"])
     tokens = pipeline.state["stages"]["tokenizer"]["summary"].get("tokens", {})
     steps = train_steps or demo_steps(tokens.get("train", 0), epochs)
     ctx.say(

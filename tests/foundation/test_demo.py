@@ -75,3 +75,11 @@ def test_demo_on_a_port_in_use_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2, out.stderr[-2000:]
     assert f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr and "Traceback" not in out.stderr
     assert len([l for l in out.stderr.strip().splitlines() if not l.startswith("demo: ")]) == 1, out.stderr
+
+
+def test_the_validation_split_holds_about_ten_documents_however_small_the_crawl():
+    from webmill.demo import demo_val_fraction
+
+    assert demo_val_fraction(2000) == 0.05  # a large crawl: 5%
+    assert demo_val_fraction(41) == round(10 / 41, 4)  # the C++ manual's 41 documents: about 10
+    assert demo_val_fraction(4) == 0.5 and demo_val_fraction(0) == 0.5

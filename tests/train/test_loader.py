@@ -48,6 +48,14 @@ def test_every_row_group_read_once_whatever_the_layout(shards):
     assert sum(p.stats["docs"] for p in parts) == one.stats["docs"]
 
 
+def test_a_single_pass_ends_with_the_rows_left_over(shards):
+    _, tok, units = shards
+    one = loader(shards, loop=False, batch_rows=100_000)  # more rows than the split holds
+    batches = list(one)
+    assert len(batches) == 1 and 0 < batches[0].shape[0] < 100_000 and batches[0].shape[1] == 33
+    assert batches[0].shape[0] == one.stats["rows"] == (one.stats["doc_tokens"] - one.stats["cropped_tokens"]) // 33
+
+
 def test_rows_are_packed_with_a_bos_at_each_document_start(shards):
     _, tok, _ = shards
     bos = special_ids(tok)["bos"]
