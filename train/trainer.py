@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 
 import torch
 
+from webmill.progress import Progress
 from webmill.train import checkpoint as ckpt
 from webmill.train.export import export_final
 from webmill.train.flops import peak_flops
@@ -111,14 +111,15 @@ def train_loop(plan: dict) -> dict:
     sched = {**cfg, "max_steps": sizes.max_steps}
     val_entropy = None
     if dd.rank == 0:
-        say = _Progress(stop_at, plan["name"])
-        say.line(
+        say = Progress()  # the stage's one progress line (webmill.progress), drawn by rank 0
+        say.update(
             f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
             f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {sizes.tokens_per_step:,} tokens/step "
-            f"({dd.world} worker(s) × {sizes.accum} × {cfg['micro_batch']} × {cfg['seq_len']}), {device.type}, steps {step}→{stop_at}"
+            f"({dd.world} worker(s) × {sizes.accum} × {cfg['micro_batch']} × {cfg['seq_len']}), {device.type}, steps {step}→{stop_at}",
+            keep=True,
         )
         if not plan["data"]["val"]:
-            say.line(f"train {plan['name']}: the validation split is empty; no validation loss will be reported")
+            say.update(f"train {plan['name']}: the validation split is empty; no validation loss will be reported", keep=True)
     batches = iter(loader)
     throughput = _Throughput(flops_token, peak)
     try:
@@ -137,7 +138,7 @@ def train_loop(plan: dict) -> dict:
                     record["val_loss"] = history["val_loss"] = val
             if dd.rank == 0:
                 run.append_metrics(record)
-                say.step(record)
+                say.update(step_line(record, stop_at), keep="val_loss" in record or step == stop_at)
             if step % cfg["checkpoint_every"] == 0 or step == stop_at:
                 save_checkpoint(run, plan, dd, model, optimizer, loader, step, tokens_seen, history)
     finally:
@@ -325,34 +326,15 @@ def evaluate(model, plan: dict, tok, device, autocast, root=None) -> tuple[float
     return sum(losses) / len(losses), float(-(p * p.log()).sum())
 
 
-class _Progress:
-    """One progress line on stderr, redrawn in place on a terminal, every few steps otherwise."""
-
-    def __init__(self, total: int, name: str):
-        self.total, self.name, self.t0 = total, name, time.time()
-        self.tty = sys.stderr.isatty()
-        self.last_print = 0.0
-
-    def line(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    def step(self, r: dict) -> None:
-        now = time.time()
-        if not (self.tty or now - self.last_print > 5 or r["step"] == self.total or "val_loss" in r):
-            return
-        self.last_print = now
-        done = r["step"] / max(self.total, 1)
-        bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
-        extra = "".join(
-            [
-                f" tok/s {r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "",
-                f" mfu {r['mfu'] * 100:.1f}%" if r.get("mfu") else "",
-                f" val {r['val_loss']:.3f}" if "val_loss" in r else "",
-            ]
-        )
-        text = f"[{bar}] step {r['step']}/{self.total} loss {r['loss']:.3f} lr {r['lr']:.2e}{extra}"
-        print(("\r" + text + " " * 8) if self.tty else text, file=sys.stderr, end="" if self.tty else "\n", flush=True)
-
-    def close(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
+def step_line(r: dict, total: int) -> str:
+    """A training step's progress line: a bar, the step, loss, learning rate, throughput, validation loss."""
+    done = r["step"] / max(total, 1)
+    bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
+    extra = "".join(
+        [
+            f" tok/s {r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "",
+            f" mfu {r['mfu'] * 100:.1f}%" if r.get("mfu") else "",
+            f" val {r['val_loss']:.3f}" if "val_loss" in r else "",
+        ]
+    )
+    return f"[{bar}] step {r['step']}/{total} loss {r['loss']:.3f} lr {r['lr']:.2e}{extra}"

@@ -25,21 +25,28 @@ class Progress:
     def silent(cls) -> Progress:
         return cls(quiet=True)
 
-    def update(self, text: str) -> None:
+    def update(self, text: str, *, keep: bool = False) -> None:
+        """The live line is now ``text``; with ``keep`` it is also a line of its own that stays (on a
+        terminal above the live line, in a log at once): a milestone, such as a validation loss."""
         self.last_text = text
         if self.quiet:
             return
         if self.tty:
-            if self._status is None:
-                from rich.console import Console
+            from rich.console import Console
+            from rich.text import Text
 
-                self._status = Console(stderr=True).status(f"{self.indent}{text}")
+            line = Text(f"{self.indent}{text}")  # plain text: "[####----]" is not markup
+            if self._status is None:
+                self._console = Console(stderr=True)
+                self._status = self._console.status(line)
                 self._status.start()
             else:
-                self._status.update(f"{self.indent}{text}")
+                self._status.update(line)
+            if keep:
+                self._console.print(f"{self.indent}{text}", highlight=False, markup=False)
             return
         now = time.time()
-        if now - self._printed_at >= self.every:
+        if keep or now - self._printed_at >= self.every:
             self._printed_at = now
             print(f"{self.indent}{text}", file=sys.stderr, flush=True)
 

@@ -19,11 +19,13 @@ def test_in_a_log_the_line_is_printed_every_interval_and_a_quick_stage_prints_no
                 time.sleep(0.05)
         with Progress("a stage that ends at once", every=5) as p:
             p.update("done already")
+            p.update("[##--] a milestone", keep=True)
         """
     )
     lines = out.stderr.splitlines()
     assert out.returncode == 0, out.stderr
-    assert 1 <= len(lines) <= 4 and all(line.startswith("step ") for line in lines), lines
+    assert 1 <= len(lines) - 1 <= 4 and all(line.startswith("step ") for line in lines[:-1]), lines
+    assert lines[-1] == "[##--] a milestone"  # a kept line is printed at once, as it is
     assert "done already" not in out.stderr and out.stdout == ""
 
 
