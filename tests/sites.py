@@ -27,6 +27,11 @@ def sites_folder() -> Path:
 OFFLINE_STAND_IN = {"postgresql-15": "pylib", "libstdcxx-manual": "pylib", "debian-handbook": "pylib", "sqlite-3": "pydoc"}
 
 
+# the offline library is five times postgresql-15 (1,169 pages): tests sized to that site read the
+# first STAND_IN_PAGES pages of its stand-in (real_docs(site, limit=...)); None where the site is real
+STAND_IN_PAGES = None if CORPORA is not None else 1200
+
+
 def real_site(name: str) -> Path:
     """The folder of the named site of ../shared/corpora, or of its offline stand-in."""
     if CORPORA is not None and (CORPORA / name).is_dir():

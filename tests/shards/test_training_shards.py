@@ -9,7 +9,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-from sites import real_site
+from sites import STAND_IN_PAGES, real_site
 
 from webmill.errors import UserError
 from webmill.sample import real_docs
@@ -28,7 +28,7 @@ def add_source(root, name, table):
 @pytest.fixture
 def root(tmp_path):
     root = CorpusRoot.open(str(tmp_path / "root"))
-    add_source(root, "pg", real_docs(real_site("postgresql-15")))
+    add_source(root, "pg", real_docs(real_site("postgresql-15"), STAND_IN_PAGES))
     add_source(root, "sq", real_docs(real_site("sqlite-3")))
     return root
 
@@ -38,7 +38,9 @@ def ids(root, name, split):
 
 
 def test_shuffled_split_sized_and_described(root):
-    cfg = ShardsConfig(target_bytes=2 << 20, row_group_rows=100, val_fraction=0.05, seed=7)
+    docs = [pq.read_table(root.path("dedup", ds, "docs"), columns=["n_chars"]) for ds in ("pg", "sq")]
+    chars = int(sum(t.column("n_chars").to_numpy().sum() for t in docs))
+    cfg = ShardsConfig(target_bytes=min(2 << 20, chars // 5), row_group_rows=100, val_fraction=0.05, seed=7)  # five shards at least
     m = build_shards(root, cfg)
     src = [r for ds in ("pg", "sq") for r in pq.read_table(root.path("dedup", ds, "docs"), columns=["id"]).column("id").to_pylist()]
     train, val = ids(root, "main", "train"), ids(root, "main", "val")

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 from helpers_train import TEST_TRAIN, shard_root
-from sites import real_site
+from sites import STAND_IN_PAGES, real_site
 
 from webmill.config import load_config
 from webmill.errors import UserError
@@ -25,7 +25,7 @@ def webmill(*args, timeout=600):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return shard_root(tmp_path_factory.mktemp("train"), real_site("postgresql-15"))
+    return shard_root(tmp_path_factory.mktemp("train"), real_site("postgresql-15"), limit=STAND_IN_PAGES)
 
 
 @pytest.fixture(scope="module")
