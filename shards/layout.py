@@ -33,27 +33,44 @@ def crawl_warcs(crawl_id: str) -> str:
 
 
 def crawl_log(crawl_id: str) -> str:
-    return f"{crawl(crawl_id)}/log"
+    return per_run("crawl_log", crawl_id)
+
+
+# the datasets every run of a stage makes, by the name the SQL views give them: (stage folder, dataset)
+PER_RUN_DATASETS = {
+    "clean_docs": (CLEAN, "docs"),
+    "excluded": (CLEAN, "excluded"),
+    "dedup_docs": (DEDUP, "docs"),
+    "clusters": (DEDUP, "clusters"),
+    "pairs": (DEDUP, "pairs"),
+    "crawl_log": (CRAWL, "log"),
+}
+
+
+def per_run(view: str, run: str) -> str:
+    """``<stage>/<run>/<dataset>`` of one of PER_RUN_DATASETS."""
+    stage, name = PER_RUN_DATASETS[view]
+    return f"{stage}/{run}/{name}"
 
 
 def clean_docs(run: str) -> str:
-    return f"{CLEAN}/{run}/docs"
+    return per_run("clean_docs", run)
 
 
 def clean_excluded(run: str) -> str:
-    return f"{CLEAN}/{run}/excluded"
+    return per_run("excluded", run)
 
 
 def dedup_docs(run: str) -> str:
-    return f"{DEDUP}/{run}/docs"
+    return per_run("dedup_docs", run)
 
 
 def dedup_clusters(run: str) -> str:
-    return f"{DEDUP}/{run}/clusters"
+    return per_run("clusters", run)
 
 
 def dedup_pairs(run: str) -> str:
-    return f"{DEDUP}/{run}/pairs"
+    return per_run("pairs", run)
 
 
 def dedup_work(run: str) -> str:
@@ -86,14 +103,3 @@ def tokenizer(shard_set_name: str) -> str:
 
 def run(name: str) -> str:
     return f"{RUNS}/{name}"
-
-
-# the datasets every run of a stage makes, by the name the SQL views give them: (stage folder, dataset)
-PER_RUN_DATASETS = {
-    "clean_docs": (CLEAN, "docs"),
-    "excluded": (CLEAN, "excluded"),
-    "dedup_docs": (DEDUP, "docs"),
-    "clusters": (DEDUP, "clusters"),
-    "pairs": (DEDUP, "pairs"),
-    "crawl_log": (CRAWL, "log"),
-}

@@ -15,6 +15,11 @@ from webmill.shards import layout
 TOKENIZER_SETTINGS = ("vocab_size", "tokenizer_max_chars", "tokenizer_doc_cap")
 
 
+def _shards_read(shards: str | None) -> list[str]:
+    """What a stage given ``--shards`` reads: that shard set, a document dataset path, or (None) the newest set."""
+    return [layout.shard_set(shards)] if shards and "/" not in shards else [shards or layout.SHARDS]
+
+
 class TokenizerStage:
     name = "tokenizer"
 
@@ -29,7 +34,7 @@ class TokenizerStage:
         return {k: getattr(config.train, k) for k in TOKENIZER_SETTINGS}
 
     def reads(self) -> list[str]:
-        return [layout.shard_set(self.shards)] if self.shards and "/" not in self.shards else [self.shards or layout.SHARDS]
+        return _shards_read(self.shards)
 
     def writes(self, summary: dict) -> list[str]:
         return [f"{layout.tokenizer(summary['shards'])}/tokenizer.json"]
@@ -77,7 +82,7 @@ class TrainStage:
         return dataclasses.asdict(config.train)
 
     def reads(self) -> list[str]:
-        return [layout.shard_set(self.shards)] if self.shards and "/" not in self.shards else [self.shards or layout.SHARDS]
+        return _shards_read(self.shards)
 
     def writes(self, summary: dict) -> list[str]:
         return [f"{layout.run(summary['name'])}/final/training.json"] if summary.get("final") else []  # stopped early: not done
