@@ -12,7 +12,7 @@
     dedup/RUN/pairs           the near-duplicate pairs found                   (dedup)
     dedup/RUN/_work/          the run's intermediate files                     (dedup)
     dedup/_index/             every run's signatures, for incremental runs     (dedup)
-    shards/NAME/              a shard set: manifest.json, train/, val/, tokenizer/  (shard, tokenizer)
+    shards/NAME/              a shard set: manifest.json, train/, val/, tokenizer/, tokens/  (shard, tokenizer)
     runs/NAME/                a training run: checkpoints, metrics.jsonl, final/    (train)
 
 Names (crawl ids, run names, shard-set names) are validated where users give them
@@ -83,6 +83,7 @@ DEDUP_INDEX_BANDS = f"{DEDUP_INDEX}/bands"
 DEDUP_PLAN = f"{DEDUP_INDEX}/_plan.json"
 
 SHARD_MANIFEST = "manifest.json"
+SHARD_TOKENS = "tokens"  # a shard set's pre-tokenized parts (webmill.train.token_files)
 
 
 def shard_set(name: str) -> str:
@@ -95,6 +96,10 @@ def shard_split(name: str, split: str) -> str:
 
 def shard_manifest(name: str) -> str:
     return f"{shard_set(name)}/{SHARD_MANIFEST}"
+
+
+def shard_tokens(name: str) -> str:
+    return f"{shard_set(name)}/{SHARD_TOKENS}"
 
 
 def tokenizer(shard_set_name: str) -> str:

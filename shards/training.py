@@ -185,6 +185,7 @@ def _build_shards_locked(root: CorpusRoot, cfg: ShardsConfig, *, name: str | Non
     }
     root.write_bytes_atomic(json.dumps(manifest, indent=1, sort_keys=True).encode(), base, MANIFEST)
     root.delete(base, BUCKETS)
+    root.delete(layout.shard_tokens(name))  # token files of the shards replaced (the new manifest has none)
     return manifest
 
 

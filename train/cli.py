@@ -9,7 +9,7 @@ from webmill.cli import finish, json_option, pass_ctx
 
 @click.group("tokenizer")
 def tokenizer():
-    """Train a byte-level BPE tokenizer on a shard set."""
+    """Train a byte-level BPE tokenizer on a shard set, and encode the set with it."""
 
 
 @tokenizer.command("train")
@@ -35,6 +35,35 @@ def tokenizer_train(ctx, shards, vocab_size, as_json):
     if "tokens" in info:
         lines.append("  tokens: " + ", ".join(f"{k} {v:,}" for k, v in info["tokens"].items()))
     lines.append(f"  saved: {info['path']}/tokenizer.json")
+    finish(as_json, info, lines)
+
+
+@tokenizer.command("encode")
+@click.option("--shards", default=None, help="shard set name (default: the newest)")
+@json_option
+@pass_ctx
+def tokenizer_encode(ctx, shards, as_json):
+    """Encode a shard set with its tokenizer into token files the trainer reads (no tokenizing
+    while training). `webmill tokenizer train` already does this; run it again for a shard set
+    encoded before, or after replacing its tokenizer."""
+    from webmill.progress import Progress
+    from webmill.shards.training import newest_shard_set
+    from webmill.train.tokenizer import encode_shard_set
+
+    root = ctx.root()
+    name = shards or newest_shard_set(root)
+    with Progress(quiet=ctx.verbosity < 0) as progress:
+        done = [0]
+
+        def show(path):
+            done[0] += 1
+            progress.update(f"tokenizer encode: {done[0]:,} shard(s) encoded")
+
+        info = encode_shard_set(root, name, on_progress=show, ray_fn=ctx.ray)
+    lines = [
+        f"encoded {info['shards']} with {info['tokenizer_shown']} ({info['dtype']} token ids)",
+        "  tokens: " + ", ".join(f"{k} {v:,}" for k, v in info["tokens"].items()),
+    ]
     finish(as_json, info, lines)
 
 

@@ -35,6 +35,8 @@ class TrainConfig:
     workers: int = field(1, "data-parallel workers (Ray Train) ; 1 = in-process", min=1)
     gpus_per_worker: float = field(0.0, "GPUs per Ray Train worker", min=0.0)
     device: str = field("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
-    compile: bool = field(False, "torch.compile the model")
+    compile: str = field(
+        "auto", "torch.compile the model: auto (on CUDA, eager if compiling fails), on or off", choices=("auto", "on", "off")
+    )
     seed: int = field(1337, "random seed", min=0)
     val_fraction: float = field(0.02, "documents held out (by id hash) when shards have no validation split", min=0.0, max=0.5)

@@ -21,6 +21,7 @@ uninterrupted run would have produced.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 from dataclasses import dataclass
@@ -33,14 +34,29 @@ from webmill.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
+class TokenSlice:
+    """Where one row group's token ids lie in its part's token file (``webmill.train.token_files``)."""
+
+    file: str  # absolute path of the part's token file in ``fs``
+    index: str  # absolute path of its document index (uint64 offsets into the token file)
+    dtype: str  # "uint16" or "uint32"
+    first_doc: int  # the group's first stored (non-empty) document, counted in the part
+    docs: int  # non-empty documents in the group
+    empty: int  # empty documents in the group (counted, not stored)
+
+
+@dataclass(frozen=True)
 class Unit:
     path: str  # absolute path of the Parquet part in ``fs``
     group: int  # row group index
     rows: int
+    tokens: TokenSlice | None = None  # the group's pre-tokenized ids, when the shard set was encoded
 
 
-def list_units(fs, paths: list[str]) -> list[Unit]:
-    """Every row group of every part, in a fixed order; refuses parts without a ``text`` column."""
+def list_units(fs, paths: list[str], encoded: dict | None = None) -> list[Unit]:
+    """Every row group of every part, in a fixed order; refuses parts without a ``text`` column.
+    ``encoded`` maps a part's path to its token file entry (``token_files.part_entries``): its
+    units then read token ids instead of text, and a token file of the wrong size is refused."""
     if not paths:
         raise UserError("no shards to train on (the shard set has no parts)")
     units = []
@@ -52,8 +68,44 @@ def list_units(fs, paths: list[str]) -> list[Unit]:
             raise UserError(f"{path}: cannot read shard ({first_line(e)})") from None
         if "text" not in md.schema.to_arrow_schema().names:
             raise UserError(f"{path}: shard has no text column")
-        units.extend(Unit(path, g, md.row_group(g).num_rows) for g in range(md.num_row_groups))
+        entry = (encoded or {}).get(path)
+        slices = token_slices(fs, entry, md.num_row_groups) if entry else [None] * md.num_row_groups
+        units.extend(Unit(path, g, md.row_group(g).num_rows, slices[g]) for g in range(md.num_row_groups))
     return units
+
+
+def token_slices(fs, entry: dict, groups: int) -> list[TokenSlice]:
+    """The row groups' slices of one part's token file, after checking both files' sizes."""
+    from webmill.train.token_files import check_sizes
+
+    check_sizes(fs, entry)
+    if len(entry["group_docs"]) != groups:
+        raise UserError(f"{entry['file']}: token index is for {len(entry['group_docs'])} row groups, the part has {groups}")
+    out, first = [], 0
+    for docs, empty in zip(entry["group_docs"], entry["group_empty"]):
+        out.append(TokenSlice(entry["file"], entry["index"], entry["dtype"], first, docs, empty))
+        first += docs
+    return out
+
+
+def pack_documents(ids: np.ndarray, lens: np.ndarray, bos_id: int, max_doc_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """The packing rule on one row group: every document as ``<|bos|> + tokens`` cropped to
+    ``max_doc_tokens``, concatenated; returns (tokens, end offset of each document in them)."""
+    out_lens = np.minimum(lens + 1, max_doc_tokens)
+    ends = np.cumsum(out_lens)
+    src_starts = np.cumsum(lens) - lens
+    if len(lens) == 0:
+        return np.zeros(0, dtype=np.int64), ends
+    if (out_lens == lens + 1).all():  # nothing cropped: a BOS before every document
+        return np.insert(ids.astype(np.int64), src_starts, bos_id), ends
+    starts = ends - out_lens
+    flat = np.empty(int(ends[-1]), dtype=np.int64)
+    body = np.ones(len(flat), dtype=bool)
+    body[starts] = False
+    flat[starts] = bos_id
+    where = np.flatnonzero(body)
+    flat[where] = ids[where + np.repeat(src_starts - starts - 1, out_lens - 1)]
+    return flat, ends
 
 
 def in_val_split(doc_id: str, fraction: float) -> bool:
@@ -98,6 +150,11 @@ class PackedLoader:
         self.stats = {"docs": 0, "empty_docs": 0, "doc_tokens": 0, "cropped_tokens": 0, "rows": 0}
         self._thread = None
 
+    @property
+    def pretokenized(self) -> bool:
+        """Whether every unit reads token files (nothing is tokenized while training)."""
+        return not self.id_filter and all(u.tokens is not None for u in self.units)
+
     # state -----------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"streams": [dict(s) for s in self._state["streams"]], "turn": self._state["turn"], "layout": self._layout()}
@@ -124,7 +181,14 @@ class PackedLoader:
         s = self.rank * self.workers + stream
         return [self.units[i] for i in order[s :: self.world_size * self.workers]]
 
-    def _documents(self, unit: Unit) -> list[list[int]]:
+    def _unit_ids(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids of the group's non-empty documents, one after another; their lengths):
+        read from the token file when the set was encoded, else tokenized from the text."""
+        if unit.tokens is not None and not self.id_filter:
+            from webmill.train.token_files import read_slice
+
+            self.stats["empty_docs"] += unit.tokens.empty
+            return read_slice(self.fs, unit.tokens)
         with self.fs.open_input_file(unit.path) as f:
             cols = ["text", "id"] if self.id_filter else ["text"]
             table = pq.ParquetFile(f).read_row_group(unit.group, columns=cols)
@@ -135,40 +199,48 @@ class PackedLoader:
             texts = [t for t, i in zip(texts, ids) if in_val_split(i, fraction) == (split == "val")]
         kept = [t for t in texts if t]
         self.stats["empty_docs"] += len(texts) - len(kept)
-        out = []
-        for enc in self.tok.encode_batch(kept, add_special_tokens=False):
-            ids = [self.bos_id] + enc.ids
-            self.stats["doc_tokens"] += len(ids)
-            if len(ids) > self.max_doc_tokens:
-                self.stats["cropped_tokens"] += len(ids) - self.max_doc_tokens
-                ids = ids[: self.max_doc_tokens]
-            out.append(ids)
-        self.stats["docs"] += len(out)
-        return out
+        encodings = self.tok.encode_batch(kept, add_special_tokens=False)
+        lens = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=int(lens.sum()))
+        return ids, lens
+
+    def _packed(self, unit: Unit) -> tuple[np.ndarray, np.ndarray]:
+        ids, lens = self._unit_ids(unit)
+        flat, ends = pack_documents(ids, lens, self.bos_id, self.max_doc_tokens)
+        self.stats["docs"] += len(lens)
+        self.stats["doc_tokens"] += int(lens.sum()) + len(lens)
+        self.stats["cropped_tokens"] += int(lens.sum()) + len(lens) - len(flat)
+        return flat, ends
 
     def _rows(self, stream: int, pos: dict):
         """Rows of one stream from ``pos`` on, each with the position after it."""
         need = self.seq_len + 1
         epoch, k, d, t = pos["epoch"], pos["unit"], pos["doc"], pos["tok"]
-        row: list[int] = []
+        pieces: list[np.ndarray] = []
+        have = 0
         empty_epochs = 0
         while True:
             units = self._stream_units(stream, epoch)
             produced = False
             while k < len(units):
-                docs = self._documents(units[k])
-                while d < len(docs):
-                    doc = docs[d]
-                    while t < len(doc):
-                        take = min(need - len(row), len(doc) - t)
-                        row.extend(doc[t : t + take])
-                        t += take
-                        if len(row) == need:
-                            produced = True
-                            yield row, {"epoch": epoch, "unit": k, "doc": d, "tok": t}
-                            row = []
-                    d, t = d + 1, 0
-                k, d = k + 1, 0
+                flat, ends = self._packed(units[k])
+                # the position (document d, token t) as an offset into the packed group
+                off = int(ends[d - 1]) + t if 0 < d <= len(ends) else t if d == 0 else len(flat)
+                off = min(off, len(flat))
+                while off < len(flat):
+                    take = min(need - have, len(flat) - off)
+                    pieces.append(flat[off : off + take])
+                    have += take
+                    off += take
+                    if have == need:
+                        produced = True
+                        doc = int(np.searchsorted(ends, off, side="left"))  # the document that row ended in
+                        yield (
+                            np.concatenate(pieces),
+                            {"epoch": epoch, "unit": k, "doc": doc, "tok": off - (int(ends[doc - 1]) if doc else 0)},
+                        )
+                        pieces, have = [], 0
+                k, d, t = k + 1, 0, 0
             if not self.loop:
                 return
             epoch, k = epoch + 1, 0
@@ -199,10 +271,22 @@ class PackedLoader:
             if not rows:
                 return
             self.stats["rows"] += len(rows)
-            yield np.asarray(rows, dtype=np.int64), {"streams": [dict(s) for s in state["streams"]], "turn": state["turn"]}
+            yield np.stack(rows), {"streams": [dict(s) for s in state["streams"]], "turn": state["turn"]}
 
     def __iter__(self):
         """Batches made ahead in a background thread (the Rust tokenizer runs outside the GIL)."""
+        for batch, state in self.iter_states():
+            self._state = state
+            yield batch
+
+    def set_position(self, state: dict) -> None:
+        """Set the position to one ``iter_states`` gave (a consumer that runs ahead, such as the
+        trainer's device feed, sets the position of the batch it last handed on)."""
+        self._state = state
+
+    def iter_states(self, *, pin_memory: bool = False):
+        """(batch, position after it) pairs, made ahead in a background thread; ``pin_memory``
+        pins each batch there, so that the copy to a GPU can run asynchronously."""
         import torch
 
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
@@ -211,7 +295,9 @@ class PackedLoader:
 
         def produce():
             try:
-                for item in self._batches():
+                for batch, state in self._batches():
+                    item = torch.from_numpy(batch)
+                    item = (item.pin_memory() if pin_memory else item), state
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)
@@ -233,8 +319,6 @@ class PackedLoader:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                batch, state = item
-                self._state = state
-                yield torch.from_numpy(batch)
+                yield item
         finally:
             stop.set()

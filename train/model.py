@@ -106,6 +106,7 @@ def rotary_table(cfg: ModelConfig, device=None) -> tuple[torch.Tensor, torch.Ten
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # under bf16 autocast q and k stay bf16 (the flash path)
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return x * cos + rotated * sin

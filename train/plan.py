@@ -17,6 +17,7 @@ from webmill.shards import layout
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import newest_shard_set, read_manifest
+from webmill.train import token_files
 from webmill.train import tokenizer as toklib
 from webmill.train.config import TrainConfig
 from webmill.train.model import ModelConfig
@@ -44,6 +45,9 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
             "sha256": sums,
             "manifest_fingerprint": manifest["fingerprint"],
             "tokenizer": layout.tokenizer(shards),
+            # the pre-tokenized parts (webmill.train.token_files), when the set was encoded
+            "encoding": manifest.get("encoding"),
+            "token_files": token_files.part_entries(root, manifest),
         }
     if not root.exists(shards):
         raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")
@@ -60,6 +64,8 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
         "sha256": {p["path"]: p["sha256"] for p in reader.parts},
         "manifest_fingerprint": None,
         "tokenizer": f"{shards.strip('/')}/_tokenizer",
+        "encoding": None,
+        "token_files": {},
     }
 
 
@@ -68,6 +74,20 @@ def load_tokenizer(root: CorpusRoot, ref: str):
     if os.path.isabs(ref):
         return toklib.load(ref)
     return toklib.load_from_root(root, ref)
+
+
+def check_token_files(root: CorpusRoot, plan: dict) -> None:
+    """A plan whose shards were encoded by another tokenizer than its own is refused, naming both."""
+    data, ref = plan["data"], plan["tokenizer"]
+    if not data.get("encoding"):
+        return
+    if os.path.isabs(ref):
+        path = os.path.join(ref, "tokenizer.json") if os.path.isdir(ref) else ref
+        with open(path, "rb") as f:
+            tok_json, shown = f.read(), path
+    else:
+        tok_json, shown = root.read_bytes(ref, "tokenizer.json"), root.display(ref)
+    token_files.check_encoded_with(root, data["encoding"], shown, tok_json)
 
 
 def model_config(cfg: TrainConfig, tok) -> ModelConfig:
@@ -89,7 +109,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
         )
     name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
     run = layout.run(name)
-    return {
+    plan = {
         "name": name,
         "run": run,
         "run_dir": root.display(run),
@@ -100,6 +120,8 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
         "train": dataclasses.asdict(cfg),
         "created_at": time.time(),
     }
+    check_token_files(root, plan)
+    return plan
 
 
 def save_plan(plan: dict) -> None:
@@ -133,6 +155,7 @@ def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
             detail = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" if isinstance(v, tuple) else f"{k}: {v}" for k, v in changed.items())
             raise UserError(f"cannot resume {plan['name']} with a different model or data layout ({detail})")
         plan["train"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in RESUMABLE_KEYS})
+    check_token_files(root, plan)
     return plan
 
 

@@ -1,7 +1,8 @@
 """The tokenizer and train stages (``webmill.stage``).
 
 tokenizer: a shard set's train split → a byte-level BPE tokenizer in ``shards/<set>/tokenizer/``,
-its chars/token on the held-out split, and the token count of every shard.
+its chars/token on the held-out split, and every shard encoded into token files
+(``shards/<set>/tokens/``, ``webmill.train.token_files``) with its token count.
 train: a shard set → ``runs/<name>/`` (checkpoints, ``metrics.jsonl``, ``final/`` for
 transformers). The trainer draws its own progress line (rank 0, step by step).
 """
@@ -47,7 +48,7 @@ class TokenizerStage:
 
         def show(shard_path: str) -> None:
             counted[0] += 1
-            progress.update(f"tokenizer: tokens counted in {counted[0]:,} shard(s)")
+            progress.update(f"tokenizer: {counted[0]:,} shard(s) encoded")
 
         progress.update("tokenizer: training on a sample of the train split")
         return train_for_shards(

@@ -160,42 +160,52 @@ def train_for_shards(
             with open(os.path.join(tmp, name), "rb") as f:
                 root.write_bytes_atomic(f.read(), *folder, name)
     if is_set:
-        from webmill.runtime import ensure_ray, run_tasks
-
         manifest = read_manifest(root, shards)
-        paths = [shard["path"] for sp in manifest["splits"].values() for shard in sp["shards"]]
-        tokens = {}
-        if paths:  # one Ray task per shard, each loading the tokenizer just saved under the root
-            (ray_fn or ensure_ray)()
-            for result in run_tasks(count_shard_tokens, [(root, layout.shard_set(shards), p, "/".join(folder)) for p in paths]):
-                tokens[result["path"]] = result["tokens"]
-                if on_progress:
-                    on_progress(result["path"])
-        for sp in manifest["splits"].values():
-            for shard in sp["shards"]:
-                shard["tokens"] = tokens[shard["path"]]
-            sp["tokens"] = sum(s["tokens"] for s in sp["shards"])
         manifest["tokenizer"] = {**info, "path": "/".join(folder)}
         write_manifest(root, shards, manifest)
-        info["tokens"] = {split: sp["tokens"] for split, sp in manifest["splits"].items()}
+        info["tokens"] = encode_shard_set(root, shards, on_progress=on_progress, ray_fn=ray_fn)["tokens"]
     return {**info, "shards": shards, "path": root.display(*folder)}
 
 
-def count_shard_tokens(root, base: str, path: str, tokenizer_dir: str) -> dict:
-    """Exact token count of one shard (a Ray task)."""
+def encode_shard_set(root, shards: str, *, on_progress=None, ray_fn=None) -> dict:
+    """Encode every shard of a set with its tokenizer (one Ray task per shard,
+    ``webmill.train.token_files``): token files and indexes, each shard's exact token count,
+    and the manifest's ``encoding``. The manifest, written last, commits them."""
+    from webmill.runtime import ensure_ray, run_tasks
+    from webmill.shards.training import read_manifest, write_manifest
+    from webmill.train import token_files
+
+    manifest = read_manifest(root, shards)
+    folder = layout.tokenizer(shards)
+    if not root.exists(folder, "tokenizer.json"):
+        raise UserError(f"{root.display(folder)}: no tokenizer (run `webmill tokenizer train`)")
+    tok_json = root.read_bytes(folder, "tokenizer.json")
+    sha = token_files.tokenizer_sha256(tok_json)
+    vocab = _vocab_size(tok_json)
+    paths = [shard["path"] for sp in manifest["splits"].values() for shard in sp["shards"]]
+    encoded = {}
+    if paths:
+        (ray_fn or ensure_ray)()
+        for result in run_tasks(token_files.encode_part, [(root, shards, p, folder, sha) for p in paths]):
+            encoded[result["path"]] = result
+            if on_progress:
+                on_progress(result["path"])
+    for sp in manifest["splits"].values():
+        for shard in sp["shards"]:
+            shard.update({k: v for k, v in encoded[shard["path"]].items() if k != "path"})
+        sp["tokens"] = sum(s["tokens"] for s in sp["shards"])
+    manifest["encoding"] = {
+        "format": token_files.FORMAT,
+        "dtype": token_files.dtype_for(vocab),
+        "tokenizer": folder,
+        "tokenizer_sha256": sha,
+    }
+    write_manifest(root, shards, manifest)
+    tokens = {split: sp["tokens"] for split, sp in manifest["splits"].items()}
+    return {"shards": shards, "tokens": tokens, "tokenizer_shown": root.display(folder), **manifest["encoding"]}
+
+
+def _vocab_size(tok_json: bytes) -> int:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_str(root.read_bytes(tokenizer_dir, "tokenizer.json").decode())
-    return {"path": path, "tokens": count_tokens(root, base, path, tok)}
-
-
-def count_tokens(root, base: str, path: str, tok) -> int:
-    import pyarrow.parquet as pq
-
-    n = 0
-    with root.fs.open_input_file(root.path(base, path)) as f:
-        pf = pq.ParquetFile(f)
-        for g in range(pf.num_row_groups):
-            texts = [t for t in pf.read_row_group(g, columns=["text"]).column("text").to_pylist() if t]
-            n += sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
-    return n
+    return Tokenizer.from_str(tok_json.decode()).get_vocab_size()

@@ -2,8 +2,10 @@
 
 AdamW (fused on CUDA), linear warmup + cosine decay, gradient clipping,
 gradient accumulation up to ``batch_tokens`` per optimizer step, bf16 autocast
-on CUDA, fp32 on CPU, optional ``torch.compile``, periodic validation, a
-progress line and ``metrics.jsonl``, checkpoints, and at the end ``final/``.
+and TF32 on CUDA, fp32 on CPU, ``torch.compile`` on CUDA (``webmill.train.accel``),
+batches copied to the device ahead of the step (``webmill.train.feed``), the loss
+summed on the device (one host synchronization per optimizer step), periodic
+validation, a progress line and ``metrics.jsonl``, checkpoints, and at the end ``final/``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 import torch
 
 from webmill.progress import Progress
+from webmill.train import accel
 from webmill.train import checkpoint as ckpt
 from webmill.train.export import export_final
+from webmill.train.feed import DeviceFeed
 from webmill.train.flops import peak_flops
 from webmill.train.loader import PackedLoader, list_units
 from webmill.train.model import LlamaLM, ModelConfig
@@ -57,10 +61,11 @@ class Distributed:
         self.world = self.dist.get_world_size() if self.dist else 1
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
 
-    def mean(self, value: float, device) -> float:
+    def mean(self, value: torch.Tensor) -> float:
+        """The workers' mean of a scalar tensor, read to the host."""
         if not self.dist:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=device)
+            return value.item()
+        t = value.detach().to(torch.float64).reshape(1)
         self.dist.all_reduce(t)
         return t.item() / self.world
 
@@ -92,6 +97,7 @@ def train_loop(plan: dict) -> dict:
     device = pick_device(cfg["device"], dd.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    accel.configure(device)
     torch.manual_seed(cfg["seed"])
     model = LlamaLM(ModelConfig(**plan["model"]))
     model.init_weights(cfg["seed"])
@@ -101,8 +107,9 @@ def train_loop(plan: dict) -> dict:
     loader = plan_loader(plan, tok, "train", rank=dd.rank, world_size=dd.world, root=run.root)
     optimizer = make_optimizer(model, cfg, device)
     step, tokens_seen, history = resume(run, plan, dd, model, optimizer, loader, device)
-    train_model = wrap_model(model, cfg, dd, device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    train_model, compiled = wrap_model(model, cfg, dd, device, autocast)
+    attention = accel.attention_path(model.cfg, device, torch.bfloat16 if device.type == "cuda" else torch.float32)
 
     flops_token, peak = model.flops_per_token(cfg["seq_len"]), peak_flops(device)
     if dd.rank == 0:
@@ -115,12 +122,13 @@ def train_loop(plan: dict) -> dict:
         say.update(
             f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
             f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {sizes.tokens_per_step:,} tokens/step "
-            f"({dd.world} worker(s) × {sizes.accum} × {cfg['micro_batch']} × {cfg['seq_len']}), {device.type}, steps {step}→{stop_at}",
+            f"({dd.world} worker(s) × {sizes.accum} × {cfg['micro_batch']} × {cfg['seq_len']}), {device.type}, steps {step}→{stop_at}, "
+            f"attention {attention}, {compiled}, {'pre-tokenized shards' if loader.pretokenized else 'tokenizing on the fly'}",
             keep=True,
         )
         if not plan["data"]["val"]:
             say.update(f"train {plan['name']}: the validation split is empty; no validation loss will be reported", keep=True)
-    batches = iter(loader)
+    batches = DeviceFeed(loader, device)
     throughput = _Throughput(flops_token, peak)
     try:
         while step < stop_at:
@@ -128,7 +136,7 @@ def train_loop(plan: dict) -> dict:
             loss_sum = optimizer_step(train_model, model, optimizer, batches, lr, sizes.accum, cfg, dd, device, autocast)
             step += 1
             tokens_seen += sizes.tokens_per_step
-            history["train_loss"] = dd.mean(loss_sum, device)
+            history["train_loss"] = dd.mean(loss_sum)  # the step's one host-device synchronization
             record = {"step": step, "loss": history["train_loss"], "lr": lr, "tokens": tokens_seen}
             if dd.rank == 0:
                 record.update(throughput.add(sizes.tokens_per_step, final=step == stop_at))
@@ -142,6 +150,7 @@ def train_loop(plan: dict) -> dict:
             if step % cfg["checkpoint_every"] == 0 or step == stop_at:
                 save_checkpoint(run, plan, dd, model, optimizer, loader, step, tokens_seen, history)
     finally:
+        batches.close()
         if dd.rank == 0:
             say.close()
             run.flush_metrics()
@@ -159,6 +168,8 @@ def train_loop(plan: dict) -> dict:
         "device": device.type,
         "workers": dd.world,
         "loader": loader.stats,
+        "attention": attention,
+        "compile": compiled,
         "finished": step >= sizes.max_steps,
     }
     if dd.rank == 0 and step >= sizes.max_steps:
@@ -216,33 +227,46 @@ def resume(run: RunFiles, plan: dict, dd: Distributed, model, optimizer, loader:
     return state["step"], state["tokens_seen"], state.get("history", {})
 
 
-def wrap_model(model, cfg: dict, dd: Distributed, device):
-    """The module the steps run through: DistributedDataParallel across workers, compiled if asked."""
+def wrap_model(model, cfg: dict, dd: Distributed, device, autocast) -> tuple:
+    """The module the steps run through — DistributedDataParallel across workers (its gradient
+    all-reduce runs bucket by bucket during the backward pass), compiled where ``[train] compile``
+    says (on CUDA by default), eager if compiling fails — and what ran ("compiled" or "eager ...")."""
     train_model = model
     if dd.dist:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg["compile"]:
-        train_model = torch.compile(train_model)
-    return train_model
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+        )
+    if not accel.wants_compile(cfg["compile"], device):
+        return train_model, "eager"
+    example = torch.randint(
+        0,
+        model.cfg.vocab_size,
+        (cfg["micro_batch"], cfg["seq_len"] + 1),
+        device=device,
+        generator=torch.Generator(device=device).manual_seed(0),
+    )
+    return accel.compile_or_eager(train_model, list(model.parameters()), example, autocast)
 
 
-def optimizer_step(train_model, model, optimizer, batches, lr: float, accum: int, cfg: dict, dd: Distributed, device, autocast) -> float:
+def optimizer_step(
+    train_model, model, optimizer, batches, lr: float, accum: int, cfg: dict, dd: Distributed, device, autocast
+) -> torch.Tensor:
     """One optimizer step over ``accum`` micro-batches (gradients synchronized on the last one only);
-    returns this worker's loss."""
+    returns this worker's loss as a device tensor: nothing here waits for the device."""
     for g in optimizer.param_groups:
         g["lr"] = lr
-    loss_sum = 0.0
+    loss_sum = torch.zeros((), device=device)
     for i in range(accum):
-        batch = next(batches).to(device, non_blocking=True)
+        batch = next(batches)  # already on the device (DeviceFeed)
         x, y = batch[:, :-1], batch[:, 1:]
         sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
         with sync:
             with autocast:
                 loss = train_model(x, y) / accum
             loss.backward()
-        loss_sum += loss.item()
+        loss_sum += loss.detach()
     if cfg["grad_clip"]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
     optimizer.step()
@@ -286,7 +310,7 @@ def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int =
     train = split == "train"
     return PackedLoader(
         fs,
-        list_units(fs, data[split]),
+        list_units(fs, data[split], data.get("token_files")),
         tok,
         seq_len=cfg["seq_len"],
         batch_rows=cfg["micro_batch"],

@@ -17,7 +17,7 @@ PLANNED = {
     "report": (7, "a self-contained HTML report"),
     "query": (7, "SQL (DuckDB) over the corpus datasets"),
     "trace": (16, "lineage: a document through every stage, its WARC record, a run's shards"),
-    "tokenizer": (6, "train a byte-level BPE tokenizer on shards"),
+    "tokenizer": (6, "train a byte-level BPE tokenizer on shards and encode them"),
     "train": (6, "train a model on shards"),
     "generate": (6, "sample text from a trained model"),
     "run": (7, "the whole pipeline from one config"),
@@ -52,6 +52,7 @@ EXAMPLES = {
     ],
     "tokenizer": ["webmill --root ./corpus tokenizer train"],
     "tokenizer train": ["webmill --root ./corpus --config webmill.toml tokenizer train"],
+    "tokenizer encode": ["webmill --root ./corpus tokenizer encode --shards web-v1"],
     "train": [
         "webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
         "webmill --root ./corpus train --resume small-1",

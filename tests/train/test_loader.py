@@ -12,7 +12,10 @@ from sites import real_site
 
 from webmill.errors import UserError
 from webmill.shards import CorpusRoot, DatasetReader
+from webmill.shards.training import read_manifest
+from webmill.train.feed import DeviceFeed
 from webmill.train.loader import PackedLoader, list_units
+from webmill.train.token_files import part_entries
 from webmill.train.tokenizer import load, special_ids
 
 FS = pafs.LocalFileSystem()
@@ -26,10 +29,15 @@ def shards(tmp_path_factory):
     return root, tok, units
 
 
-def loader(shards, **kw):
-    _, tok, units = shards
+def loader(shards, units=None, **kw):
+    _, tok, text_units = shards
     args = dict(seq_len=32, batch_rows=4, bos_id=special_ids(tok)["bos"], seed=3)
-    return PackedLoader(FS, units, tok, **{**args, **kw})
+    return PackedLoader(FS, units or text_units, tok, **{**args, **kw})
+
+
+def encoded_units(root):
+    """The same row groups, read from the token files `webmill tokenizer train` wrote."""
+    return list_units(FS, DatasetReader(root, "shards/main/train").paths(), part_entries(root, read_manifest(root, "main")))
 
 
 def test_every_row_group_read_once_whatever_the_layout(shards):
@@ -114,3 +122,37 @@ def test_no_shards_and_no_text_column(tmp_path, shards):
     DatasetWriter(root, "notext", pa.schema([("id", pa.string())])).write_unit("u", [pa.table({"id": ["a"]})])
     with pytest.raises(UserError, match="no text column"):
         list_units(FS, DatasetReader(root, "notext").paths())
+
+
+def test_pretokenized_shards_give_the_rows_tokenizing_gives(shards):
+    root, _, _ = shards
+    units = encoded_units(root)
+    assert all(u.tokens is not None for u in units)
+    for kw in ({}, {"workers": 2, "rank": 1, "world_size": 2}, {"seq_len": 64, "max_doc_tokens": 100}):
+        text, tokens = loader(shards, loop=False, **kw), loader(shards, units, loop=False, **kw)
+        a, b = list(text), list(tokens)
+        assert len(a) == len(b) > 0 and all(torch.equal(x, y) for x, y in zip(a, b))
+        assert text.stats == tokens.stats and tokens.pretokenized and not text.pretokenized
+    manifest = read_manifest(root, "main")
+    one = loader(shards, units, loop=False)
+    list(one)
+    assert one.stats["doc_tokens"] - one.stats["docs"] == manifest["splits"]["train"]["tokens"]
+    # exact resume from token files, across an epoch boundary
+    straight = loader(shards, units, workers=2, batch_rows=32, seq_len=64)
+    it = iter(straight)
+    for _ in range(13):
+        next(it)
+    state = straight.state_dict()
+    expected = [next(it) for _ in range(50)]
+    resumed = loader(shards, units, workers=2, batch_rows=32, seq_len=64)
+    resumed.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(expected, itertools.islice(iter(resumed), 50), strict=True))
+
+
+def test_the_device_feed_keeps_the_position_of_the_batch_it_handed_on(shards):
+    fed_loader, plain = loader(shards, workers=2), loader(shards, workers=2)
+    feed, it = DeviceFeed(fed_loader, torch.device("cpu")), iter(plain)
+    for _ in range(7):
+        assert torch.equal(next(feed), next(it))
+    assert fed_loader.state_dict() == plain.state_dict()
+    feed.close()
