@@ -40,10 +40,10 @@ print(f"torch {torch.__version__}; {os.cpu_count()} CPU cores;",
 EOF
 
 if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-  # 20 steps of 4 x 16 x 1024 tokens per feed and round, two rounds; the compile happens once, before
+  # 10 steps of 4 x 16 x 1024 tokens per feed and round, six rounds (the six orders of the feeds); the compile happens once, before
   timeout 330 "$PY" bench/train.py --root "$ROOT" --vocab "$VOCAB" --parts 16 --device cuda \
-    --preset small --seq-len 1024 --micro-batch 16 --accum 4 --steps 20 --rounds 2
+    --preset small --seq-len 1024 --micro-batch 16 --accum 4 --steps 10 --rounds 6
 else
   echo "no CUDA device: the CPU parts only (tiny preset); the GPU figures are not measured here"
-  "$PY" bench/train.py --root "$ROOT" --vocab "$VOCAB" --parts 16 --device cpu --preset tiny --steps 10 --rounds 1
+  "$PY" bench/train.py --root "$ROOT" --vocab "$VOCAB" --parts 16 --device cpu --preset tiny --steps 4 --rounds 6
 fi

@@ -6,12 +6,14 @@ renders from the Python library (text straight from the HTML), written as Parque
 trained BPE tokenizer and encoded into token files (webmill.train.token_files). It needs
 neither Ray nor a network, so it runs on a bare GPU machine too (bench/gpu.sh). The training
 loops are the trainer's own optimizer_step (device feed, loss summed on the device, clip, AdamW,
-torch.compile where the trainer would compile) on the preset model; they alternate (A B C A B C)
-so drift on a shared machine hits all three. It also measures the two token-file layouts
-considered (flat files with an index vs a token column in Parquet). On CUDA it prints the MFU
-against the device's peak (read from the device).
+torch.compile where the trainer would compile) on the preset model. They alternate in short
+rounds through the six orders of the three feeds (each as often in each place and after each
+other), so the drift of a shared machine hits all three alike; the ratios are of the
+totals, and each feed's median and range over the rounds are printed. It also measures the
+two token-file layouts considered (flat files with an index vs a token column in Parquet).
+On CUDA it prints the MFU against the device's peak (read from the device).
 
-    python bench/train.py [--preset tiny] [--steps 40] [--seq-len 256] [--micro-batch 16] [--accum 1]
+    python bench/train.py [--preset tiny] [--steps 10] [--rounds 12] [--seq-len 256] [--micro-batch 16] [--accum 1]
                           [--device auto] [--root DIR]   (DIR: keep the prepared shards there, or reuse them)
 """
 
@@ -100,14 +102,15 @@ def _one_thread() -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one encoding process per core, one thread each
 
 
-def format_rates(root: CorpusRoot, manifest: dict) -> tuple[float, float]:
-    """Tokens/s reading every row group's ids: from the flat token files, and from the same ids
-    stored as a list<uint16> column in Parquet (the layout not taken)."""
+def format_rates(root: CorpusRoot, manifest: dict, repeat: int = 5) -> tuple[float, float]:
+    """Tokens/s reading every row group's ids (the median of ``repeat`` passes): from the flat token
+    files, and from the same ids stored as a list<uint16> column in Parquet (the layout not taken)."""
     entries = token_files.part_entries(root, manifest)
     units = list_units(root.fs, list(entries), entries)
-    t = time.perf_counter()
-    n = sum(len(token_files.read_slice(root.fs, u.tokens)[0]) for u in units)
-    flat = n / (time.perf_counter() - t)
+
+    def flat_pass() -> int:
+        return sum(len(token_files.read_slice(root.fs, u.tokens)[0]) for u in units)
+
     columns = []
     for u in units:  # the same groups as a token column (written once, untimed)
         ids, lens = token_files.read_slice(root.fs, u.tokens)
@@ -117,13 +120,24 @@ def format_rates(root: CorpusRoot, manifest: dict) -> tuple[float, float]:
     with pq.ParquetWriter(path, pa.schema([("tokens", pa.list_(pa.uint16()))])) as w:
         for col in columns:
             w.write_table(pa.table({"tokens": col}))
-    t = time.perf_counter()
-    pf, m = pq.ParquetFile(path), 0
-    for g in range(pf.num_row_groups):
-        col = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
-        m += len(col.flatten().to_numpy().astype(np.int64))
-        np.diff(col.offsets.to_numpy())
-    return flat, m / (time.perf_counter() - t)
+
+    def column_pass() -> int:
+        pf, n = pq.ParquetFile(path), 0
+        for g in range(pf.num_row_groups):
+            col = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
+            n += len(col.flatten().to_numpy().astype(np.int64))
+            np.diff(col.offsets.to_numpy())
+        return n
+
+    def rate(one_pass) -> float:
+        rates = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            n = one_pass()
+            rates.append(n / (time.perf_counter() - t))
+        return float(np.median(rates))
+
+    return rate(flat_pass), rate(column_pass)
 
 
 def timed_steps(step, steps: int, device) -> float:
@@ -140,8 +154,8 @@ def timed_steps(step, steps: int, device) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--steps", type=int, default=40, help="optimizer steps per round and feed")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10, help="optimizer steps per round and feed")
+    ap.add_argument("--rounds", type=int, default=12, help="rounds of all three feeds (a multiple of 6: every order as often)")
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--micro-batch", type=int, default=16)
     ap.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step")
@@ -207,10 +221,15 @@ def main() -> None:
 
         for batches in feeds.values():  # warm-up: allocator, kernels, the feeds' first batches
             timed_steps(step(batches), 3, device)
-        seconds = dict.fromkeys(feeds, 0.0)
-        for _ in range(args.rounds):
-            for name, batches in feeds.items():
-                seconds[name] += timed_steps(step(batches), args.steps, device)
+        seconds, per_round = dict.fromkeys(feeds, 0.0), {}
+        # the rounds go through the six orders of the three feeds: each feed runs as often first, second
+        # and last, and after each of the others, so neither a place nor a neighbour favours one
+        orders = list(itertools.permutations(feeds))
+        for r in range(args.rounds):
+            for name in orders[r % len(orders)]:
+                took = timed_steps(step(feeds[name]), args.steps, device)
+                seconds[name] += took
+                per_round.setdefault(name, []).append(args.steps * args.accum * args.micro_batch * args.seq_len / took)
         tokens = args.rounds * args.steps * args.accum * args.micro_batch * args.seq_len
         tps = {name: tokens / s for name, s in seconds.items()}
         limit = tps["in-memory"]
@@ -221,6 +240,8 @@ def main() -> None:
         print(f"trainer fed from batches on the device:   {limit:14,.0f} tokens/s  (the limit)")
         print(f"trainer fed from pre-tokenized shards:     {tps['pre-tokenized']:14,.0f} tokens/s")
         print(f"trainer fed tokenizing on the fly:         {tps['on the fly']:14,.0f} tokens/s")
+        for name, r in per_round.items():
+            print(f"  {name + ', rounds:':24} median {np.median(r):10,.0f}   min {min(r):,.0f}   max {max(r):,.0f}   ({len(r)} rounds)")
         print(f"ratio pre-tokenized-fed / in-memory:       {tps['pre-tokenized'] / limit:14.3f}  (target >= 0.97)")
         print(f"ratio on-the-fly-fed / in-memory:          {tps['on the fly'] / limit:14.3f}")
         for name in ("pre-tokenized", "on the fly"):

@@ -17,7 +17,7 @@ exactly the same rows from token files as from the text. Files of another tokeni
 under another hash, so re-encoding never overwrites files an older manifest points at.
 
 Flat files, not a token column in the Parquet parts: ``bench/train.py`` measures both
-(``--formats``); reading a row group's ids from a flat file is a range read and a
+(its "token ids read" lines); reading a row group's ids from a flat file is a range read and a
 ``frombuffer``, from a list column a decode and a flatten.
 """
 
