@@ -119,23 +119,122 @@ def train(ctx, shards, name, resume, preset, max_steps, stop_after, workers, gpu
 @click.option("--top-k", type=int, default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--chat", "as_chat", is_flag=True, help="the prompt is a user's turn; print the assistant's reply (a `webmill sft` run)")
 @pass_ctx
-def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, device):
+def generate(ctx, run_dir, prompt, max_new_tokens, temperature, top_k, seed, device, as_chat):
     """Sample text from a trained run, streaming tokens to stdout."""
+    from webmill.train.generate import stream_reply, stream_text
+
+    model, tok = _load(ctx, run_dir, device)
+    sampling = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k or None, seed=seed)
+    if as_chat:
+        pieces = stream_reply(model, tok, [{"role": "user", "content": prompt}], **sampling)
+    else:
+        click.echo(prompt, nl=False)
+        pieces = stream_text(model, tok, prompt, **sampling)
+    for piece in pieces:
+        click.echo(piece, nl=False)
+    click.echo()
+
+
+def _load(ctx, run_dir: str, device: str):
     import os
 
-    from webmill.train.generate import load_run, stream_text
+    from webmill.train.generate import load_run
     from webmill.train.runfiles import RunFiles
     from webmill.train.trainer import pick_device
 
     # a folder on this machine needs no root; a name is looked up under the root's runs/
     root = None if os.path.isdir(run_dir) else ctx.root(create=False, writable=False)
-    model, tok = load_run(RunFiles.named(root, run_dir), pick_device(device))
-    click.echo(prompt, nl=False)
-    for piece in stream_text(model, tok, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k or None, seed=seed):
-        click.echo(piece, nl=False)
-    click.echo()
+    return load_run(RunFiles.named(root, run_dir), pick_device(device))
+
+
+@click.command("sft")
+@click.argument("run", required=False)
+@click.option("--data", default=None, help="conversations, one JSON object per line (default: synthesized from RUN's shards)")
+@click.option("--name", default=None, help="the fine-tuned run's name under runs/ (default: RUN-sft)")
+@click.option("--resume", "resume", default=None, help="continue a fine-tuning run from its newest checkpoint")
+@click.option("--epochs", type=int, default=None)
+@click.option("--max-steps", type=int, default=None)
+@click.option("--stop-after", type=int, default=None, help="stop this session after N steps (resume later)")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@json_option
+@pass_ctx
+def sft(ctx, run, data, name, resume, epochs, max_steps, stop_after, device, as_json):
+    """Fine-tune a pretrained RUN on conversations into an assistant (chat format, loss on its turns only)."""
+    import dataclasses
+
+    from webmill.errors import UserError
+    from webmill.settings import override
+    from webmill.train.sft import make_sft_plan, resume_sft_plan, sft_loop
+
+    cfg = override(ctx.config.sft, section="sft", epochs=epochs, max_steps=max_steps, stop_after=stop_after, device=device)
+    root = ctx.root()
+    if resume:
+        plan = resume_sft_plan(root, resume)
+        plan["sft"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in ("stop_after", "device")})
+    elif run:
+        plan = make_sft_plan(root, dataclasses.asdict(cfg), base=run, data=data, name=name, say=lambda m: click.echo(m, err=True))
+    else:
+        raise UserError("webmill sft: name the pretrained RUN to fine-tune (or --resume NAME)")
+    s = sft_loop(plan)
+    d = s["data"]
+    skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(d["skipped"].items())) or "none"
+    lines = [
+        f"sft {s['name']}: step {s['step']}/{s['max_steps']}, held-out assistant-token loss {_fmt(s['val_loss'])} "
+        f"(pretrained model: {_fmt(s['base_val_loss'])})",
+        f"  conversations: {d['train']:,} trained on, {d['val']:,} held out, {d['cropped']:,} cropped; skipped: {skipped}",
+        f"  padding: {_pct(s['padding_share'])} of the positions computed; {s['tokens_per_s'] or 0:,.0f} conversation tokens/s",
+    ]
+    if s.get("final"):
+        lines.append(f"  ends its turn with <|end|> on {_pct(s['ends_turns'])} of the held-out prompts")
+        lines.append(f"  model: {s['final']} (transformers: apply_chat_template, then generate)")
+        lines.append(f"  chat: webmill chat {s['name']}")
+    else:
+        lines.append(f"  stopped before the end: `webmill sft --resume {s['name']}` continues")
+    finish(as_json, s, lines)
+
+
+@click.command("chat")
+@click.argument("run_dir")
+@click.option("--system", default=None, help="a system message to start the conversation with")
+@click.option("--max-new-tokens", type=int, default=200, show_default=True)
+@click.option("--temperature", type=float, default=0.7, show_default=True, help="0 = greedy")
+@click.option("--top-k", type=int, default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@pass_ctx
+def chat(ctx, run_dir, system, max_new_tokens, temperature, top_k, seed, device):
+    """Talk with a fine-tuned run: one line per turn on stdin, the reply streamed; an empty line or EOF ends."""
+    import sys
+
+    from webmill.train.generate import stream_reply
+
+    model, tok = _load(ctx, run_dir, device)
+    messages = [{"role": "system", "content": system}] if system else []
+    interactive = sys.stdin.isatty()
+    turn = 0
+    while True:
+        if interactive:
+            click.echo("you> ", nl=False)
+        line = sys.stdin.readline()
+        if not line.strip():
+            return
+        messages.append({"role": "user", "content": line.strip()})
+        click.echo("assistant> ", nl=False)
+        reply = ""
+        sampling = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k or None, seed=seed + turn)
+        for piece in stream_reply(model, tok, messages, **sampling):
+            reply += piece
+            click.echo(piece, nl=False)
+        click.echo()
+        messages.append({"role": "assistant", "content": reply})
+        turn += 1
 
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.1%}"

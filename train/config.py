@@ -40,3 +40,26 @@ class TrainConfig:
     )
     seed: int = field(1337, "random seed", min=0)
     val_fraction: float = field(0.02, "documents held out (by id hash) when shards have no validation split", min=0.0, max=0.5)
+
+
+@dataclass
+class SftConfig:
+    """The ``[sft]`` table: fine-tuning a pretrained run on conversations (``webmill sft``)."""
+
+    seq_len: int = field(0, "tokens per conversation row; longer ones are cropped (0 = the pretraining run's)", min=0)
+    micro_batch: int = field(16, "conversations per step", min=1)
+    epochs: int = field(3, "passes over the training conversations", min=1)
+    max_steps: int = field(0, "optimizer steps (0 = epochs decide)", min=0)
+    lr: float = field(1e-3, "peak learning rate", min=0.0)
+    min_lr_ratio: float = field(0.1, "final learning rate / peak", min=0.0, max=1.0)
+    warmup: int = field(10, "warmup steps", min=0)
+    weight_decay: float = field(0.0, "AdamW weight decay", min=0.0)
+    grad_clip: float = field(1.0, "gradient-norm clip (0 = off)", min=0.0)
+    eval_every: int = field(50, "steps between held-out losses", min=1)
+    checkpoint_every: int = field(100, "steps between checkpoints", min=1)
+    stop_after: int = field(0, "stop this session after N steps (0 = off)", min=0)
+    val_fraction: float = field(0.05, "conversations held out, by a hash of their line", min=0.0, max=0.5)
+    synthesize_limit: int = field(5000, "conversations synthesized from the corpus when --data is not given", min=1)
+    device: str = field("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
+    compile: str = field("auto", "torch.compile: auto (on CUDA), on or off", choices=("auto", "on", "off"))
+    seed: int = field(1337, "random seed", min=0)

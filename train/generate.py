@@ -36,6 +36,19 @@ def load_run(run: RunFiles, device: torch.device):
 def stream_text(model, tok, prompt: str, *, max_new_tokens: int, temperature: float, top_k: int | None, seed: int):
     """Yield text pieces as tokens are sampled (decoded in full each time, so multi-byte characters come out whole)."""
     ids = [model.cfg.bos_id] + tok.encode(prompt, add_special_tokens=False).ids
+    yield from _stream(model, tok, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
+def stream_reply(model, tok, messages: list[dict], *, max_new_tokens: int, temperature: float, top_k: int | None, seed: int):
+    """The assistant's next turn after ``messages`` (chat format, ``webmill.train.chat``), streamed
+    as text pieces; it ends at the model's ``<|end|>``."""
+    from webmill.train import chat
+
+    ids, _ = chat.render(tok, chat.ChatIds.of(tok), messages, generation_prompt=True)
+    yield from _stream(model, tok, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
+def _stream(model, tok, ids: list[int], *, max_new_tokens: int, temperature: float, top_k: int | None, seed: int):
     new: list[int] = []
     shown = ""
     for token in model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed, eos_id=model.cfg.eos_id):

@@ -260,7 +260,8 @@ def optimizer_step(
     loss_sum = torch.zeros((), device=device)
     for i in range(accum):
         batch = next(batches)  # already on the device (DeviceFeed)
-        x, y = batch[:, :-1], batch[:, 1:]
+        # packed rows (B, T + 1) shift into inputs and targets; fine-tuning batches (2, B, T) are both
+        x, y = (batch[0], batch[1]) if batch.dim() == 3 else (batch[:, :-1], batch[:, 1:])
         sync = contextlib.nullcontext() if (i == accum - 1 or not dd.dist) else train_model.no_sync()
         with sync:
             with autocast:

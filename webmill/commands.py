@@ -20,6 +20,9 @@ PLANNED = {
     "tokenizer": (6, "train a byte-level BPE tokenizer on shards and encode them"),
     "train": (6, "train a model on shards"),
     "generate": (6, "sample text from a trained model"),
+    "sft": (18, "fine-tune a trained model on conversations into an assistant"),
+    "chat": (18, "talk with a fine-tuned model"),
+    "sweep": (18, "a grid of small models and the scaling law L(N, D) of the corpus"),
     "run": (7, "the whole pipeline from one config"),
     "demo": (7, "serve a real site, run the pipeline, train, report"),
 }
@@ -57,7 +60,19 @@ EXAMPLES = {
         "webmill --root ./corpus train --shards web-v1 --name small-1 --preset small",
         "webmill --root ./corpus train --resume small-1",
     ],
-    "generate": ["webmill --root ./corpus generate runs/small-1 --prompt 'The query planner' --seed 7"],
+    "generate": [
+        "webmill --root ./corpus generate runs/small-1 --prompt 'The query planner' --seed 7",
+        "webmill --root ./corpus generate small-1-sft --chat --prompt 'What is VACUUM?'",
+    ],
+    "sft": [
+        "webmill --root ./corpus sft small-1                 # conversations synthesized from its shards",
+        "webmill --root ./corpus sft small-1 --data chats.jsonl --name small-1-chat",
+        "webmill --root ./corpus sft --resume small-1-chat",
+    ],
+    "chat": [
+        "webmill --root ./corpus chat small-1-sft",
+        "echo 'What is VACUUM?' | webmill --root ./corpus chat small-1-sft --temperature 0",
+    ],
     "run": ["webmill --root ./corpus run webmill.toml", "webmill --root ./corpus run webmill.toml --from dedup --to shard"],
     "demo": ["webmill --root ./demo-corpus demo"],
 }
@@ -97,7 +112,7 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.insight.cli import query, report, stats, trace
     from webmill.pipeline.cli import run
     from webmill.shards.cli import shard
-    from webmill.train.cli import generate, tokenizer, train
+    from webmill.train.cli import chat, generate, sft, tokenizer, train
 
     out: dict[str, click.Command] = {
         "crawl": crawl,
@@ -109,6 +124,8 @@ def _built_commands() -> dict[str, click.Command]:
         "tokenizer": tokenizer,
         "train": train,
         "generate": generate,
+        "sft": sft,
+        "chat": chat,
         "run": run,
         "stats": stats,
         "report": report,

@@ -14,7 +14,7 @@ from webmill.errors import ConfigError
 from webmill.pipeline.config import RunConfig
 from webmill.settings import field, from_table
 from webmill.shards.config import ShardsConfig
-from webmill.train.config import TrainConfig
+from webmill.train.config import SftConfig, TrainConfig
 
 
 @dataclass
@@ -34,6 +34,7 @@ SECTIONS = {
     "dedup": DedupConfig,
     "shards": ShardsConfig,
     "train": TrainConfig,
+    "sft": SftConfig,
     "run": RunConfig,
 }
 
@@ -46,6 +47,7 @@ class Config:
     dedup: DedupConfig = dataclasses.field(default_factory=DedupConfig)
     shards: ShardsConfig = dataclasses.field(default_factory=ShardsConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    sft: SftConfig = dataclasses.field(default_factory=SftConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     source: str | None = None
 

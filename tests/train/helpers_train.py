@@ -28,6 +28,10 @@ max_steps = 350
 eval_every = 175
 eval_batches = 4
 checkpoint_every = 175
+[sft]
+synthesize_limit = 500
+epochs = 3
+eval_every = 1000
 """
 
 

@@ -92,6 +92,68 @@ def test_generate_streams_text_deterministically(trained):
     assert c.stdout != a.stdout
 
 
+@pytest.fixture(scope="module")
+def fine_tuned(trained, root, config):
+    out = webmill("--root", root.uri, "--config", str(config), "sft", trained["name"], "--name", "chat", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_sft_learns_the_assistant_turns_and_transformers_chats_with_it(fine_tuned):
+    import hashlib
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    s = fine_tuned
+    assert s["finished"] and s["data"]["train"] > 100 and s["data"]["val"] > 0, s
+    assert s["val_loss"] < s["base_val_loss"], s  # held-out assistant tokens, the same conversations before and after
+    assert s["ends_turns"] >= 0.5, s
+    assert 0 <= s["padding_share"] < 0.3, s
+    final = s["final"]
+    tok, hf = AutoTokenizer.from_pretrained(final), AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32)
+    end = tok.convert_tokens_to_ids("<|end|>")
+    synthesized = [json.loads(x) for x in open(f"{s['run_dir']}/conversations.jsonl")]
+    question = synthesized[0]["messages"][:1]
+    ids = tok.apply_chat_template(question, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = hf.generate(**ids, max_new_tokens=200, do_sample=False)[0, ids["input_ids"].shape[1] :].tolist()
+    assert end in out, tok.decode(out)
+    reply = tok.decode(out[: out.index(end)], skip_special_tokens=True)
+    ours = webmill("generate", s["run_dir"], "--chat", "--prompt", question[0]["content"], "--temperature", "0", "--max-new-tokens", "200")
+    assert ours.returncode == 0 and ours.stdout.strip() == reply.strip(), (ours.stdout, reply)
+    turns = question[0]["content"] + "\nTell me more.\n"
+    chat = subprocess.run([*WEBMILL, "chat", s["run_dir"], "--temperature", "0"], input=turns, capture_output=True, text=True)
+    assert chat.returncode == 0 and chat.stdout.count("assistant> ") == 2 and reply.strip() in chat.stdout, chat.stdout
+    lineage = json.load(open(f"{final}/training.json"))
+    assert lineage["kind"] == "sft" and lineage["base_training"]["data"]["shards_sha256"]
+    assert lineage["conversations"]["sha256"] == hashlib.sha256(open(f"{s['run_dir']}/conversations.jsonl", "rb").read()).hexdigest()
+
+
+@pytest.mark.slow
+def test_sft_stopped_and_resumed_equals_the_straight_run(fine_tuned, trained, root, config, tmp_path):
+    args = ("--root", root.uri, "--config", str(config))
+    first = webmill(*args, "sft", trained["name"], "--name", "chat-b", "--stop-after", "7", "--json")
+    assert first.returncode == 0 and not json.loads(first.stdout.strip().splitlines()[-1])["finished"], first.stderr[-2000:]
+    again = webmill(*args, "sft", "--resume", "chat-b", "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    straight = [json.loads(x)["loss"] for x in open(f"{fine_tuned['run_dir']}/metrics.jsonl")]
+    resumed = [json.loads(x)["loss"] for x in open(f"{json.loads(again.stdout.strip().splitlines()[-1])['run_dir']}/metrics.jsonl")]
+    assert resumed == straight
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "a question and no answer"}]}) + "\n{torn")
+    out = webmill(*args, "sft", trained["name"], "--data", str(bad), "--name", "chat-c")
+    assert out.returncode == 2 and str(bad) in out.stderr and "no assistant turn: 1" in out.stderr and "not JSON: 1" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_sft_bad_input_is_one_clear_line(root, config, tmp_path):
+    args = ("--root", root.uri, "--config", str(config), "sft")
+    none = webmill(*args, "nosuchrun")
+    assert none.returncode == 2 and "no such run" in none.stderr and len(none.stderr.strip().splitlines()) == 1, none.stderr
+    neither = webmill(*args)
+    assert neither.returncode == 2 and "name the pretrained RUN" in neither.stderr
+
+
 def test_twenty_steps_equal_ten_plus_resume_plus_ten(root, config, tmp_path):
     over = dict(max_steps=20, seq_len=64, batch_tokens=1024, micro_batch=8, eval_every=10, checkpoint_every=10, warmup=3)
     straight = run_training(make_plan(root, small(config, **over), shards=None, name="straight"))
