@@ -18,6 +18,8 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
     import plotly.graph_objects as go
     from plotly.offline import get_plotlyjs
 
+    from webmill.train.sweep import read_sweeps
+
     s = corpus_stats(root)
     con, views = connect(root)
     charts: list[tuple[str, go.Figure]] = []
@@ -55,6 +57,9 @@ def build_report(root: CorpusRoot, out_path: str) -> dict:
             fig.add_trace(go.Scatter(x=points["val_step"], y=points["val_loss"], name="validation loss", mode="lines+markers"))
         fig.update_layout(xaxis_title="step", yaxis_title="loss (nats/token)")
         charts.append((f"Training run {name}: loss", fig))
+
+    for name, sweep in read_sweeps(root).items():
+        charts.append((f"Scaling law {name}: held-out loss vs tokens, one line per model size", _sweep_figure(go, sweep)))
 
     body = []
     for i, (title, fig) in enumerate(charts):
@@ -124,6 +129,30 @@ def _bar(go, x, y, y_title, *, horizontal=False, x_title=None):
     else:
         fig = go.Figure(go.Bar(x=x, y=y))
         fig.update_layout(yaxis_title=y_title, xaxis_title=x_title)
+    return fig
+
+
+def _sweep_figure(go, sweep: dict):
+    """The grid's losses against D for each N, with the fitted L(N, D) through them."""
+    import numpy as np
+
+    from webmill.train.sweep import predict_loss
+
+    law, fig = sweep["fit"], go.Figure()
+    tokens = [p["tokens_seen"] for p in sweep["points"]]
+    xs = np.geomspace(min(tokens) / 2, max(tokens) * 4, 60)
+    for n in sorted({p["params"] for p in sweep["points"]}):
+        pts = [p for p in sweep["points"] if p["params"] == n]
+        label = f"N = {n / 1e6:.2f}M"
+        fig.add_trace(go.Scatter(x=[p["tokens_seen"] for p in pts], y=[p["val_loss"] for p in pts], mode="markers", name=label))
+        fig.add_trace(go.Scatter(x=xs, y=[predict_loss(law, n, x) for x in xs], mode="lines", name=f"{label}, fit", line=dict(dash="dot")))
+    r2 = "n/a" if law["r2"] is None else f"{law['r2']:.3f}"
+    fig.update_layout(
+        xaxis_type="log",
+        xaxis_title="tokens trained on (D)",
+        yaxis_title="held-out loss (nats/token)",
+        title=dict(text=f"L = {law['E']:.2f} + A/N^{law['alpha']:.2f} + B/D^{law['beta']:.2f}, R² {r2}", font=dict(size=13)),
+    )
     return fig
 
 

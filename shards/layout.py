@@ -13,7 +13,8 @@
     dedup/RUN/_work/          the run's intermediate files                     (dedup)
     dedup/_index/             every run's signatures, for incremental runs     (dedup)
     shards/NAME/              a shard set: manifest.json, train/, val/, tokenizer/, tokens/  (shard, tokenizer)
-    runs/NAME/                a training run: checkpoints, metrics.jsonl, final/    (train)
+    runs/NAME/                a training run: checkpoints, metrics.jsonl, final/    (train, sft)
+    sweeps/NAME/              a scaling-law sweep: sweep.json, runs/<point>/        (sweep)
 
 Names (crawl ids, run names, shard-set names) are validated where users give them
 (``webmill.names``); ``CorpusRoot.path`` refuses any path that would leave the root.
@@ -21,7 +22,7 @@ Names (crawl ids, run names, shard-set names) are validated where users give the
 
 from __future__ import annotations
 
-CRAWL, CLEAN, DEDUP, SHARDS, RUNS = "crawl", "clean", "dedup", "shards", "runs"
+CRAWL, CLEAN, DEDUP, SHARDS, RUNS, SWEEPS = "crawl", "clean", "dedup", "shards", "runs", "sweeps"
 
 
 def crawl(crawl_id: str) -> str:
@@ -108,3 +109,11 @@ def tokenizer(shard_set_name: str) -> str:
 
 def run(name: str) -> str:
     return f"{RUNS}/{name}"
+
+
+def sweep(name: str) -> str:
+    return f"{SWEEPS}/{name}"
+
+
+def sweep_run(name: str, point: str) -> str:
+    return f"{sweep(name)}/runs/{point}"

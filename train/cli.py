@@ -232,6 +232,88 @@ def chat(ctx, run_dir, system, max_new_tokens, temperature, top_k, seed, device)
         turn += 1
 
 
+@click.command("sweep")
+@click.option("--shards", default=None, help="shard set name (default: the newest)")
+@click.option("--sizes", default="64x2,96x3,128x4", show_default=True, help="model sizes, DIMxLAYERS (DIM a multiple of 32)")
+@click.option("--tokens", default="250k,500k,1M", show_default=True, help="tokens each size is trained on")
+@click.option("--name", default=None, help="the sweep's name under sweeps/ (default: <shards>-sweep)")
+@click.option("--budget", "budgets", multiple=True, type=float, help="FLOPs to split (repeatable; default 10/100/1000x the largest run)")
+@click.option("--target-params", type=float, default=None, help="a model size to size the corpus for (default: the small preset)")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@json_option
+@pass_ctx
+def sweep(ctx, shards, sizes, tokens, name, budgets, target_params, device, as_json):
+    """Train a grid of small models on the shards (Ray tasks in parallel), fit L(N, D), and size the corpus."""
+    from webmill.progress import Progress
+    from webmill.settings import override
+    from webmill.shards.training import newest_shard_set
+    from webmill.train.sweep import check_grid, parse_counts, parse_sizes, run_sweep
+
+    size_list, token_list = parse_sizes(sizes), parse_counts(tokens)
+    check_grid(size_list, token_list)  # before anything starts
+    root = ctx.root()
+    shards = shards or newest_shard_set(root)
+    cfg = override(ctx.config.train, section="train", device=device)
+    with Progress(quiet=ctx.verbosity < 0) as progress:
+
+        def show(point, done, total):
+            progress.update(
+                f"sweep: {done}/{total} runs, {point['label']}: val loss {point['val_loss']:.3f}"
+                + (" (reused)" if point["reused"] else f" in {point['seconds']:.0f}s"),
+                keep=True,
+            )
+
+        out = run_sweep(
+            root,
+            cfg,
+            shards=shards,
+            name=name or f"{shards}-sweep",
+            sizes=size_list,
+            tokens=token_list,
+            budgets=list(budgets),
+            target_params=target_params,
+            ray_fn=ctx.ray,
+            on_result=show,
+        )
+    law = out["fit"]
+    lines = [
+        f"sweep {out['name']} on {out['shards']}: {len(out['points'])} runs ({len(size_list)} sizes x {len(token_list)} token counts), "
+        f"fit R² {_fmt(law['r2'])}",
+        f"  L(N, D) = {law['E']:.3f} + {law['A']:.4g} / N^{law['alpha']:.3f} + {law['B']:.4g} / D^{law['beta']:.3f}"
+        f"   (alpha {law['alpha']:.3f}, beta {law['beta']:.3f})",
+        f"  {'run':>16} {'N':>10} {'D':>10} {'val loss':>9} {'residual':>9}",
+    ]
+    for p in out["points"]:
+        res = law["residuals"][p["label"]]
+        lines.append(f"  {p['label']:>16} {_count(p['params']):>10} {_count(p['tokens_seen']):>10} {p['val_loss']:9.3f} {res:+9.3f}")
+    for c in out["compute_optimal"]:
+        n, d = _count(c["params"]), _count(c["tokens"])
+        lines.append(f"  compute-optimal for {c['flops']:.3g} FLOPs: N {n}, D {d} (predicted loss {_fmt(c['loss'])})")
+    t = out["target"]
+    more = ""
+    if t["tokens"] is None:
+        more = " (not bounded by this fit)"
+    elif t["corpus_tokens"] and t["more_tokens"]:
+        more = f"; the corpus has {_count(t['corpus_tokens'])}: {_count(t['more_tokens'])} more to crawl"
+        more += f" ({t['tokens'] / t['corpus_tokens']:.1f}x the corpus)"
+    elif t["corpus_tokens"]:
+        more = f"; the corpus has {_count(t['corpus_tokens'])}: enough"
+    lines.append(f"  a model of {_count(t['params'])} parameters is compute-optimal at {_count(t['tokens'])} tokens{more}")
+    if law["warnings"]:
+        lines.append(f"  a weak fit ({'; '.join(law['warnings'])}): widen the grid (more sizes, 10x or more between token counts)")
+    lines.append(f"  saved: {out['path']} (charted by `webmill report`)")
+    finish(as_json, out, lines)
+
+
+def _count(x) -> str:
+    if x is None:
+        return "n/a"
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.3g}"
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 

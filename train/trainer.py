@@ -118,7 +118,7 @@ def train_loop(plan: dict) -> dict:
     sched = {**cfg, "max_steps": sizes.max_steps}
     val_entropy = None
     if dd.rank == 0:
-        say = Progress()  # the stage's one progress line (webmill.progress), drawn by rank 0
+        say = Progress(quiet=plan.get("_quiet", False))  # the stage's one progress line (webmill.progress), drawn by rank 0
         say.update(
             f"train {plan['name']}: {model.num_params():,} parameters ({model.num_params(embeddings=False):,} "
             f"non-embedding), {flops_token / 1e6:.1f} MFLOPs/token, {sizes.tokens_per_step:,} tokens/step "

@@ -73,6 +73,10 @@ EXAMPLES = {
         "webmill --root ./corpus chat small-1-sft",
         "echo 'What is VACUUM?' | webmill --root ./corpus chat small-1-sft --temperature 0",
     ],
+    "sweep": [
+        "webmill --root ./corpus sweep                      # 3 sizes x 3 token counts on the newest shard set",
+        "webmill --root ./corpus sweep --sizes 64x2,128x4,256x6 --tokens 1M,4M,16M --budget 1e18",
+    ],
     "run": ["webmill --root ./corpus run webmill.toml", "webmill --root ./corpus run webmill.toml --from dedup --to shard"],
     "demo": ["webmill --root ./demo-corpus demo"],
 }
@@ -112,7 +116,7 @@ def _built_commands() -> dict[str, click.Command]:
     from webmill.insight.cli import query, report, stats, trace
     from webmill.pipeline.cli import run
     from webmill.shards.cli import shard
-    from webmill.train.cli import chat, generate, sft, tokenizer, train
+    from webmill.train.cli import chat, generate, sft, sweep, tokenizer, train
 
     out: dict[str, click.Command] = {
         "crawl": crawl,
@@ -126,6 +130,7 @@ def _built_commands() -> dict[str, click.Command]:
         "generate": generate,
         "sft": sft,
         "chat": chat,
+        "sweep": sweep,
         "run": run,
         "stats": stats,
         "report": report,

@@ -70,9 +70,10 @@ class TasksFailed(UserError):
     """Some units of a stage failed after their retries; what the others committed is kept."""
 
 
-def run_tasks(fn, tasks: list[tuple]):
-    """Run ``fn(*args)`` for each ``args`` in ``tasks``, one Ray Data task on one CPU each,
-    and yield each result (a JSON-able dict) as it finishes. ``fn`` must be importable by name.
+def run_tasks(fn, tasks: list[tuple], *, gpus: float = 0):
+    """Run ``fn(*args)`` for each ``args`` in ``tasks``, one Ray Data task on one CPU (and ``gpus``
+    GPUs) each, and yield each result (a JSON-able dict) as it finishes. ``fn`` must be importable
+    by name.
 
     A task that meets a transient error (the network, a busy or restarting object store) is
     run again with backoff; units commit atomically, so a retry starts clean. A task that
@@ -90,7 +91,7 @@ def run_tasks(fn, tasks: list[tuple]):
 
     quiet_ray_data()
     ds = ray.data.from_items([{"task": pickle.dumps((fn, args))} for args in tasks], override_num_blocks=len(tasks))
-    ds = ds.map_batches(_run_task_batch, batch_size=1, num_cpus=1, batch_format="numpy")
+    ds = ds.map_batches(_run_task_batch, batch_size=1, num_cpus=1, num_gpus=gpus or None, batch_format="numpy")
     ds.context.op_resource_reservation_enabled = False
     failed: list[str] = []
     for row in ds.iter_rows():

@@ -154,6 +154,37 @@ def test_sft_bad_input_is_one_clear_line(root, config, tmp_path):
     assert neither.returncode == 2 and "name the pretrained RUN" in neither.stderr
 
 
+@pytest.mark.slow
+def test_sweep_fits_a_law_on_the_shards_reuses_finished_runs_and_is_charted(root, config, tmp_path):
+    args = ("--root", root.uri, "--config", str(config), "sweep", "--sizes", "32x1,64x1", "--tokens", "8k,16k,32k", "--name", "s")
+    out = webmill(*args, "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    s = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(s["points"]) == 6 and all(p["val_loss"] > 0 and not p["reused"] for p in s["points"])
+    assert len({p["params"] for p in s["points"]}) == 2 and len({p["tokens"] for p in s["points"]}) == 3
+    law = s["fit"]
+    assert (
+        law["r2"] is not None
+        and 0 <= law["alpha"] <= 2
+        and 0 <= law["beta"] <= 2
+        and set(law["residuals"]) == {p["label"] for p in s["points"]}
+    )
+    assert len(s["compute_optimal"]) == 3 and s["target"]["corpus_tokens"] > 0 and "tokens" in s["target"]
+    saved = json.loads(open(f"{root.uri}/sweeps/s/sweep.json").read())
+    assert saved["fit"] == law
+    again = webmill(*args)  # every run finished: reused, and the same fit printed
+    assert again.returncode == 0 and "R²" in again.stdout and "alpha" in again.stdout and "compute-optimal" in again.stdout, again.stderr[
+        -2000:
+    ]
+    assert again.stderr.count("(reused)") == 6
+    report = webmill("--root", root.uri, "report", "-o", str(tmp_path / "r.html"), "--json")
+    assert (
+        report.returncode == 0
+        and "Scaling law s: held-out loss vs tokens, one line per model size"
+        in json.loads(report.stdout.strip().splitlines()[-1])["charts"]
+    )
+
+
 def test_twenty_steps_equal_ten_plus_resume_plus_ten(root, config, tmp_path):
     over = dict(max_steps=20, seq_len=64, batch_tokens=1024, micro_batch=8, eval_every=10, checkpoint_every=10, warmup=3)
     straight = run_training(make_plan(root, small(config, **over), shards=None, name="straight"))
