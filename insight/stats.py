@@ -147,10 +147,8 @@ def _training(root) -> dict:
     for name in root.listdir(layout.RUNS):
         if root.exists(layout.run(name), "summary.json"):
             s = json.loads(root.read_bytes(layout.run(name), "summary.json"))
-            runs[name] = {
-                k: s.get(k)
-                for k in ("step", "max_steps", "tokens_seen", "train_loss", "val_loss", "val_unigram_entropy", "parameters", "finished")
-            }
+            keys = ("kind", "step", "max_steps", "tokens_seen", "train_loss", "val_loss", "val_unigram_entropy", "parameters", "finished")
+            runs[name] = {k: s.get(k) for k in keys}
     return runs
 
 
@@ -206,5 +204,8 @@ def render(s: dict) -> list[str]:
         lines.append(f"  shards {name}: train {tr['documents']:,} docs, {tr['tokens']:,} {kind}; val {va['documents']:,} docs")
     for name, r in s["training"].items():
         val = f"{r['val_loss']:.3f}" if r.get("val_loss") is not None else "n/a"
-        lines.append(f"  run {name}: step {r['step']}/{r['max_steps']}, {r['tokens_seen']:,} tokens, val loss {val}")
+        if r.get("kind") == "sft":
+            lines.append(f"  run {name} (fine-tuned): step {r['step']}/{r['max_steps']}, held-out assistant-token loss {val}")
+        else:
+            lines.append(f"  run {name}: step {r['step']}/{r['max_steps']}, {r['tokens_seen'] or 0:,} tokens, val loss {val}")
     return lines

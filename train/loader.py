@@ -289,36 +289,51 @@ class PackedLoader:
         pins each batch there, so that the copy to a GPU can run asynchronously."""
         import torch
 
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
-        done = object()
+        def items():
+            for batch, state in self._batches():
+                item = torch.from_numpy(batch)
+                yield (item.pin_memory() if pin_memory else item), state
 
-        def produce():
+        return made_ahead(items, self.prefetch, name="webmill-loader")
+
+
+def made_ahead(items, prefetch: int, *, name: str):
+    """Iterate ``items()`` run in a background thread, ``prefetch`` items ahead. Closing the
+    iterator (or dropping it) stops the thread and waits for it: no thread is left inside
+    numpy or torch when the process exits (a daemon thread there aborts the interpreter's
+    exit with "terminate called without an active exception")."""
+    q: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
             try:
-                for batch, state in self._batches():
-                    item = torch.from_numpy(batch)
-                    item = (item.pin_memory() if pin_memory else item), state
-                    while not stop.is_set():
-                        try:
-                            q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                q.put(done)
-            except BaseException as e:  # handed to the consumer
-                q.put(e)
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
-        thread = threading.Thread(target=produce, daemon=True, name="webmill-loader")
-        thread.start()
+    def produce():
         try:
-            while True:
-                item = q.get()
-                if item is done:
+            for item in items():
+                if not offer(item):
                     return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
+            offer(done)
+        except BaseException as e:  # handed to the consumer
+            offer(e)
+
+    thread = threading.Thread(target=produce, daemon=True, name=name)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)

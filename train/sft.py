@@ -27,9 +27,7 @@ import hashlib
 import io
 import json
 import os
-import queue
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -256,34 +254,14 @@ class ConversationBatches:
 
     def iter_states(self, *, pin_memory: bool = False):
         """(batch, position after it), made in a background thread (DeviceFeed's contract)."""
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
+        from webmill.train.loader import made_ahead
 
-        def produce():
-            try:
-                for convs, state in self._positions():
-                    batch = self.make(convs)
-                    item = (batch.pin_memory() if pin_memory else batch), state
-                    while not stop.is_set():
-                        try:
-                            q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-            except BaseException as e:  # handed to the consumer
-                q.put(e)
+        def items():
+            for convs, state in self._positions():
+                batch = self.make(convs)
+                yield (batch.pin_memory() if pin_memory else batch), state
 
-        threading.Thread(target=produce, daemon=True, name="webmill-sft-batches").start()
-        try:
-            while True:
-                item = q.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
+        return made_ahead(items, self.prefetch, name="webmill-sft-batches")
 
 
 # the loop -----------------------------------------------------------------------
@@ -415,6 +393,7 @@ def sft_loop(plan: dict) -> dict:
     real = feed.real_positions()
     summary = {
         "name": plan["name"],
+        "kind": "sft",
         "run_dir": plan["run_dir"],
         "base": plan["base"]["shown"],
         "step": step,

@@ -130,15 +130,17 @@ def test_sft_learns_the_assistant_turns_and_transformers_chats_with_it(fine_tune
 
 
 @pytest.mark.slow
-def test_sft_stopped_and_resumed_equals_the_straight_run(fine_tuned, trained, root, config, tmp_path):
+def test_sft_stopped_and_resumed_equals_the_straight_run(trained, root, config, tmp_path):
     args = ("--root", root.uri, "--config", str(config))
-    first = webmill(*args, "sft", trained["name"], "--name", "chat-b", "--stop-after", "7", "--json")
+    straight = webmill(*args, "sft", trained["name"], "--name", "chat-a", "--max-steps", "12", "--json")
+    first = webmill(*args, "sft", trained["name"], "--name", "chat-b", "--max-steps", "12", "--stop-after", "5", "--json")
     assert first.returncode == 0 and not json.loads(first.stdout.strip().splitlines()[-1])["finished"], first.stderr[-2000:]
     again = webmill(*args, "sft", "--resume", "chat-b", "--json")
-    assert again.returncode == 0, again.stderr[-2000:]
-    straight = [json.loads(x)["loss"] for x in open(f"{fine_tuned['run_dir']}/metrics.jsonl")]
-    resumed = [json.loads(x)["loss"] for x in open(f"{json.loads(again.stdout.strip().splitlines()[-1])['run_dir']}/metrics.jsonl")]
-    assert resumed == straight
+    assert straight.returncode == 0 and again.returncode == 0, (straight.stderr[-2000:], again.stderr[-2000:])
+    a, b = (json.loads(out.stdout.strip().splitlines()[-1]) for out in (straight, again))
+    assert b["finished"] and b["step"] == 12
+    losses = [[json.loads(x)["loss"] for x in open(f"{r['run_dir']}/metrics.jsonl")] for r in (a, b)]
+    assert len(losses[0]) == 12 and losses[1] == losses[0]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "a question and no answer"}]}) + "\n{torn")
     out = webmill(*args, "sft", trained["name"], "--data", str(bad), "--name", "chat-c")
@@ -163,26 +165,19 @@ def test_sweep_fits_a_law_on_the_shards_reuses_finished_runs_and_is_charted(root
     assert len(s["points"]) == 6 and all(p["val_loss"] > 0 and not p["reused"] for p in s["points"])
     assert len({p["params"] for p in s["points"]}) == 2 and len({p["tokens"] for p in s["points"]}) == 3
     law = s["fit"]
-    assert (
-        law["r2"] is not None
-        and 0 <= law["alpha"] <= 2
-        and 0 <= law["beta"] <= 2
-        and set(law["residuals"]) == {p["label"] for p in s["points"]}
-    )
+    assert law["r2"] is not None and 0 <= law["alpha"] <= 2 and 0 <= law["beta"] <= 2
+    assert set(law["residuals"]) == {p["label"] for p in s["points"]}
     assert len(s["compute_optimal"]) == 3 and s["target"]["corpus_tokens"] > 0 and "tokens" in s["target"]
     saved = json.loads(open(f"{root.uri}/sweeps/s/sweep.json").read())
     assert saved["fit"] == law
     again = webmill(*args)  # every run finished: reused, and the same fit printed
-    assert again.returncode == 0 and "R²" in again.stdout and "alpha" in again.stdout and "compute-optimal" in again.stdout, again.stderr[
-        -2000:
-    ]
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "R²" in again.stdout and "alpha" in again.stdout and "compute-optimal" in again.stdout
     assert again.stderr.count("(reused)") == 6
     report = webmill("--root", root.uri, "report", "-o", str(tmp_path / "r.html"), "--json")
-    assert (
-        report.returncode == 0
-        and "Scaling law s: held-out loss vs tokens, one line per model size"
-        in json.loads(report.stdout.strip().splitlines()[-1])["charts"]
-    )
+    assert report.returncode == 0, report.stderr[-2000:]
+    charts = json.loads(report.stdout.strip().splitlines()[-1])["charts"]
+    assert "Scaling law s: held-out loss vs tokens, one line per model size" in charts
 
 
 def test_twenty_steps_equal_ten_plus_resume_plus_ten(root, config, tmp_path):
