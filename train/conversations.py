@@ -28,9 +28,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 def subject(title: str) -> str | None:
     """The subject a page's title names: section numbers and the site's name cut off."""
     t = (title or "").replace("\xa0", " ").strip()
-    for sep in (" — ", " | ", " - ", ": "):  # "PostgreSQL: Documentation: 15: 9.7. Pattern Matching" -> the last part
+    for sep in (" — ", " | ", " - "):  # "OpenSSL.SSL — Python library reference": the page, then the site
         if sep in t:
-            t = t.split(sep)[-1].strip()
+            t = t.split(sep)[0].strip()
+    if ": " in t:  # "PostgreSQL: Documentation: 15: 9.7. Pattern Matching": a breadcrumb, the page last
+        t = t.split(": ")[-1].strip()
     t = _NUMBERING.sub("", t).strip(" .")
     return t if 2 <= len(t) <= 80 and any(c.isalpha() for c in t) else None
 
@@ -42,9 +44,11 @@ def answer(text: str, title: str) -> tuple[str | None, str | None]:
     title = " ".join((title or "").split())
     text = text or ""
     head = text[:1500].replace("\xa0", " ")
-    cut = head.rfind(title) if title else -1
-    if cut >= 0:
-        text = text[cut + len(title) :]
+    for mark in (title, subject(title)):  # the whole title where the page repeats it, else its subject
+        cut = head.rfind(mark) if mark else -1
+        if cut >= 0:
+            text = text[cut + len(mark) :]
+            break
     for para in text.split("\n"):
         para = " ".join(para.split())
         sentences = _SENTENCE_END.split(para)

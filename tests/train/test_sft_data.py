@@ -125,6 +125,7 @@ def test_batches_pad_without_loss_and_resume_exactly(tok):
 def test_conversations_from_pages():
     assert subject("74.5.\xa0Structure of the Bootstrap BKI File") == "Structure of the Bootstrap BKI File"
     assert subject("PostgreSQL: Documentation: 15: VACUUM") == "VACUUM"
+    assert subject("OpenSSL.SSL — Python library reference") == "OpenSSL.SSL"
     text = "VACUUM VACUUM Prev Up Home Next VACUUM " + " ".join(
         f"Sentence number {i} tells the reader about reclaiming storage in the database cluster." for i in range(7)
     )
