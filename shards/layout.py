@@ -111,6 +111,12 @@ def run(name: str) -> str:
     return f"{RUNS}/{name}"
 
 
+def run_name(text: str) -> str:
+    """A run as a user names it, ``NAME`` or ``runs/NAME`` as the root shows it → ``NAME``."""
+    name = text.strip("/")
+    return name[len(RUNS) + 1 :] if name.startswith(f"{RUNS}/") else name
+
+
 def sweep(name: str) -> str:
     return f"{SWEEPS}/{name}"
 

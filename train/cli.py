@@ -281,11 +281,14 @@ def sweep(ctx, shards, sizes, tokens, name, budgets, target_params, device, as_j
         f"fit R² {_fmt(law['r2'])}",
         f"  L(N, D) = {law['E']:.3f} + {law['A']:.4g} / N^{law['alpha']:.3f} + {law['B']:.4g} / D^{law['beta']:.3f}"
         f"   (alpha {law['alpha']:.3f}, beta {law['beta']:.3f})",
-        f"  {'run':>16} {'N':>10} {'D':>10} {'val loss':>9} {'residual':>9}",
+        f"  {'run':>16} {'N':>10} {'D':>10} {'epochs':>7} {'val loss':>9} {'residual':>9}",
     ]
     for p in out["points"]:
-        res = law["residuals"][p["label"]]
-        lines.append(f"  {p['label']:>16} {_count(p['params']):>10} {_count(p['tokens_seen']):>10} {p['val_loss']:9.3f} {res:+9.3f}")
+        res, epochs = law["residuals"][p["label"]], p.get("epochs")
+        lines.append(
+            f"  {p['label']:>16} {_count(p['params']):>10} {_count(p['tokens_seen']):>10} "
+            f"{'n/a' if epochs is None else f'{epochs:.2f}':>7} {p['val_loss']:9.3f} {res:+9.3f}"
+        )
     for c in out["compute_optimal"]:
         n, d = _count(c["params"]), _count(c["tokens"])
         lines.append(f"  compute-optimal for {c['flops']:.3g} FLOPs: N {n}, D {d} (predicted loss {_fmt(c['loss'])})")
@@ -301,6 +304,7 @@ def sweep(ctx, shards, sizes, tokens, name, budgets, target_params, device, as_j
     lines.append(f"  a model of {_count(t['params'])} parameters is compute-optimal at {_count(t['tokens'])} tokens{more}")
     if law["warnings"]:
         lines.append(f"  a weak fit ({'; '.join(law['warnings'])}): widen the grid (more sizes, 10x or more between token counts)")
+    lines += [f"  note: {n}" for n in out["notes"]]
     lines.append(f"  saved: {out['path']} (charted by `webmill report`)")
     finish(as_json, out, lines)
 

@@ -135,7 +135,7 @@ def run_of(root: CorpusRoot, run: str) -> str:
         if rel.startswith(".."):
             raise UserError(f"{run}: not a run inside the corpus root {root.display()}")
         return rel
-    return layout.run(check_name(run.strip("/"), "run name"))
+    return layout.run(check_name(layout.run_name(run), "run name"))
 
 
 def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:

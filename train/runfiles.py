@@ -45,7 +45,7 @@ class RunFiles:
         if os.path.isdir(run) and not (root is not None and root.is_local and os.path.isdir(root.path(layout.run(run)))):
             folder = os.path.abspath(run)
             return cls(CorpusRoot.open(os.path.dirname(folder), create=False, writable=False), os.path.basename(folder))
-        return cls(root, layout.run(run.strip("/")))
+        return cls(root, layout.run(layout.run_name(run)))
 
     # paths -----------------------------------------------------------------
     def path(self, *parts: str) -> str:

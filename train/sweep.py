@@ -90,7 +90,15 @@ def make_grid(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
     plans = []
     for dim, layers in sizes:
         for d in tokens:
-            over = dataclasses.replace(cfg, max_tokens=d, max_steps=1 << 30, checkpoint_every=1 << 30, eval_every=1 << 30, stop_after=0)
+            over = dataclasses.replace(
+                cfg,
+                max_tokens=d,
+                max_steps=1 << 30,
+                warmup=sweep_warmup(cfg, d),
+                checkpoint_every=1 << 30,
+                eval_every=1 << 30,
+                stop_after=0,
+            )
             plan = make_plan(root, over, shards=shards, name="sweep-point")
             m = plan["model"]
             mcfg = model_for(dim, layers, m["vocab_size"], m["bos_id"], m["eos_id"], max(m["max_seq_len"], cfg.seq_len))
@@ -100,6 +108,16 @@ def make_grid(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
             plan["sweep"] = {"dim": dim, "layers": layers, "tokens": d, "params": non_embedding_params(mcfg), "label": label}
             plans.append(plan)
     return plans
+
+
+def sweep_warmup(cfg: TrainConfig, tokens: int) -> int:
+    """Each grid run's schedule is its own (warmup, then cosine decay ending at its D, as in Chinchilla's
+    approach 3); a fixed ``[train] warmup`` of 20 steps would be two thirds of a 250k-token run and
+    a sixth of a 1M one, biasing the short runs. A tenth of the run at most."""
+    from webmill.train.trainer import StepSizes
+
+    steps = StepSizes.of(dataclasses.asdict(cfg) | {"max_tokens": tokens, "max_steps": 1 << 30}, 1).max_steps
+    return min(cfg.warmup, max(1, steps // 10))
 
 
 def train_point(plan: dict) -> dict:
@@ -198,7 +216,7 @@ def _exp(x: float) -> float | None:
     return math.exp(x) if x < 700 else None
 
 
-def weak_fit(law: dict) -> list[str]:
+def weak_fit(law: dict, min_loss: float) -> list[str]:
     """Why the fit should not be trusted, if it should not."""
     out = []
     if law["r2"] is None or law["r2"] < 0.9:
@@ -206,7 +224,32 @@ def weak_fit(law: dict) -> list[str]:
     for k in ("alpha", "beta"):
         if law[k] < 0.01 or law[k] > 1.99:
             out.append(f"{k} {law[k]:.3f} at the edge of its range")
+    # E is bounded to [0, the lowest loss]: at either end the grid does not locate the floor, and the
+    # exponents absorb it (the loss is read as falling forever, so the tokens a size needs come out far too many)
+    if law["E"] < 0.01 or law["E"] > min_loss - 0.01:
+        out.append(f"E {law['E']:.3f} at the edge of its range [0, {min_loss:.3f}]: the grid's losses do not show the floor")
     return out
+
+
+def grid_notes(points: list[dict], corpus_tokens: int | None, predictions: list[tuple[str, float | None, float | None]]) -> list[str]:
+    """What a reader of the fit should know about the grid behind it: runs that saw the train split
+    more than once, and predictions far outside the grid (each ``(what, N, D)``)."""
+    notes = []
+    if corpus_tokens:
+        repeated = [p for p in points if p["tokens_seen"] > corpus_tokens]
+        if repeated:
+            most = max(p["tokens_seen"] for p in repeated) / corpus_tokens
+            notes.append(
+                f"{len(repeated)} of {len(points)} runs saw the train split more than once (up to {most:.2f} epochs): repeated "
+                f"tokens are worth less than new ones, so the fit understates what new tokens buy; keep --tokens within the "
+                f"split's {corpus_tokens:,} tokens"
+            )
+    n_max, d_max = max(p["params"] for p in points), max(p["tokens_seen"] for p in points)
+    for what, n, d in predictions:
+        far = [f"{k} {x / top:,.0f}x" for k, x, top in (("N", n, n_max), ("D", d, d_max)) if x and x > 10 * top]
+        if far:
+            notes.append(f"{what} lies beyond the grid's largest run ({', '.join(far)}): an extrapolation, as uncertain as that")
+    return notes
 
 
 def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens, budgets, target_params, ray_fn, on_result=None) -> dict:
@@ -246,14 +289,28 @@ def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens
 
         target_params = non_embedding_params(ModelConfig.preset("small", plans[0]["model"]["vocab_size"]))
     need = tokens_for(law, target_params)
-    law["warnings"] = weak_fit(law)
+    law["warnings"] = weak_fit(law, min(p["val_loss"] for p in points))
+    optimal = [compute_optimal(law, c) for c in budgets]
+    if corpus_tokens:
+        for p in points:
+            p["epochs"] = round(p["tokens_seen"] / corpus_tokens, 3)
+    largest_budget = max(optimal, key=lambda c: c["flops"])
+    notes = grid_notes(
+        points,
+        corpus_tokens,
+        [
+            (f"the compute-optimal split of {largest_budget['flops']:.3g} FLOPs", largest_budget["params"], largest_budget["tokens"]),
+            ("the target size and its tokens", target_params, need),
+        ],
+    )
     out = {
         "name": name,
         "shards": shards,
         "form": "L(N, D) = E + A / N^alpha + B / D^beta; N non-embedding parameters, D tokens trained on",
         "points": points,
         "fit": law,
-        "compute_optimal": [compute_optimal(law, c) for c in budgets],
+        "compute_optimal": optimal,
+        "notes": notes,
         "target": {
             "params": target_params,
             "tokens": need,

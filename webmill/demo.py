@@ -7,6 +7,7 @@ on a CPU) → report, then the stats and a generated sample.
 from __future__ import annotations
 
 import math
+import shlex
 
 import click
 
@@ -129,8 +130,7 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
         **{k: result["stages"][k] for k in STAGES},
     }
     total = sum(seconds.values()) or 1.0
-    shown = root.display()
-    a_doc = _a_document(root)
+    summary["next"] = next_commands(shlex.quote(root.display()), train["name"], _a_document(root))
     lines = [
         *render(stats),
         "",
@@ -140,13 +140,23 @@ def demo(ctx, sites, epochs, train_steps, max_pages, port, report_path, as_json)
         f"validation loss {train.get('val_loss') or float('nan'):.3f})",
         "sample: " + " ".join(sample.split()),
         "next:",
-        f"  webmill --root {shown} stats",
-        f'  webmill --root {shown} query "SELECT drop_reason, count(*) FROM excluded GROUP BY 1"',
-        *([f"  webmill --root {shown} trace {a_doc} --raw | head -40"] if a_doc else []),
-        f"  webmill --root {shown} trace runs/{train['name']}",
-        f"  webmill --root {shown} generate runs/{train['name']} --prompt 'The module'",
+        *(f"  {c}" for c in summary["next"]),
     ]
     finish(as_json, summary, lines)
+
+
+def next_commands(shown: str, run: str, a_doc: str | None) -> list[str]:
+    """What to try on the demo's root, as the user would type it (the demo test runs the quick ones)."""
+    return [
+        f"webmill --root {shown} stats",
+        f'webmill --root {shown} query "SELECT drop_reason, count(*) FROM excluded GROUP BY 1"',
+        *([f"webmill --root {shown} trace {a_doc} --raw | head -40"] if a_doc else []),
+        f"webmill --root {shown} trace runs/{run}",
+        f"webmill --root {shown} generate runs/{run} --prompt 'The module'",
+        f"webmill --root {shown} sft runs/{run}    # into an assistant, on questions made from its own pages",
+        f"webmill --root {shown} chat runs/{run}-sft",
+        f"webmill --root {shown} sweep    # the scaling law of this corpus: 9 small runs, minutes",
+    ]
 
 
 def _train_config(train, steps: int):

@@ -3,6 +3,7 @@ offline site the project renders where it is not (and with it hidden), and a bus
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -46,6 +47,19 @@ def test_demo_goes_from_nothing_to_a_model_a_report_and_a_sample(tmp_path):
         assert "rendered offline" in err and 200 <= s["crawl"]["pages_stored"] <= 300
     check_whole_pipeline(tmp_path / "root", s)
     assert s["tokens"]["train"] > 0 and s["epochs"] == pytest.approx(20 * 8192 / s["tokens"]["train"], rel=1e-2)
+    run_next_commands(s["next"])
+
+
+def run_next_commands(commands):
+    """The commands the demo says to try next work as printed (the quick ones: sft, chat and sweep train)."""
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    names = [shlex.split(c)[3] for c in commands]
+    assert {"stats", "query", "trace", "generate", "sft", "chat", "sweep"} <= set(names), commands
+    for command in commands:
+        if shlex.split(command)[3] in ("sft", "chat", "sweep"):
+            continue
+        out = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode in (0, 141) and out.stdout.strip(), (command, out.stderr[-2000:])  # 141: head closed the pipe
 
 
 @pytest.mark.slow

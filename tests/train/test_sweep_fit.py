@@ -8,7 +8,19 @@ import sys
 import pytest
 
 from webmill.errors import UserError
-from webmill.train.sweep import check_grid, compute_optimal, fit, parse_counts, parse_sizes, predict_loss, tokens_for
+from webmill.train.config import TrainConfig
+from webmill.train.sweep import (
+    check_grid,
+    compute_optimal,
+    fit,
+    grid_notes,
+    parse_counts,
+    parse_sizes,
+    predict_loss,
+    sweep_warmup,
+    tokens_for,
+    weak_fit,
+)
 
 LAW = {"E": 1.8, "A": 60.0, "alpha": 0.34, "B": 400.0, "beta": 0.28}
 
@@ -64,3 +76,34 @@ def test_a_grid_too_small_is_one_clear_line_before_anything_starts(tmp_path):
     )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "too small to fit" in out.stderr and not (tmp_path / "none").exists()
+
+
+def test_a_floor_at_the_edge_of_its_range_is_a_weak_fit():
+    good = {**LAW, "r2": 0.99}
+    assert weak_fit(good, min_loss=3.0) == []
+    at_zero = weak_fit({**good, "E": 0.0}, min_loss=3.0)
+    assert len(at_zero) == 1 and "E 0.000 at the edge" in at_zero[0]
+    at_top = weak_fit({**good, "E": 2.999}, min_loss=3.0)
+    assert len(at_top) == 1 and "do not show the floor" in at_top[0]
+    # a grid whose losses are far above the floor and barely curve: the fit puts E at a bound, and says so
+    flat = fit(points({"E": 0.0, "A": 8.0, "alpha": 0.14, "B": 26.0, "beta": 0.12}, [3.5e5, 7e5, 1.3e6], [2.5e5, 5e5, 1e6], noise=0.1))
+    assert flat["E"] < 0.01 and flat["r2"] > 0.9  # a good R² all the same
+    assert [w for w in weak_fit(flat, 5.7) if w.startswith("E ")], flat
+
+
+def test_notes_name_repeated_epochs_and_far_extrapolations():
+    grid = points(LAW, [1e5, 1e6], [1e6, 2e6, 4e6])
+    assert grid_notes(grid, corpus_tokens=10_000_000, predictions=[("inside", 5e5, 3e6), ("near", 5e6, 3e7)]) == []
+    notes = grid_notes(grid, corpus_tokens=2_000_000, predictions=[("the target", 8.5e7, 6e12), ("no bound", 1e5, None)])
+    assert len(notes) == 2, notes
+    assert notes[0].startswith("2 of 6 runs saw the train split more than once (up to 2.00 epochs)")
+    assert "the target lies beyond the grid's largest run (N 85x, D 1,500,000x)" in notes[1]
+    assert len(grid_notes(grid, corpus_tokens=None, predictions=[])) == 0
+
+
+def test_each_grid_run_warms_up_for_a_tenth_of_itself_at_most():
+    cfg = TrainConfig(warmup=20, batch_tokens=8192, seq_len=256, micro_batch=8)
+    assert sweep_warmup(cfg, 250_000) == 3  # 31 steps
+    assert sweep_warmup(cfg, 1_000_000) == 12  # 123 steps
+    assert sweep_warmup(cfg, 100_000_000) == 20  # the [train] warmup where the run is long
+    assert sweep_warmup(cfg, 8192) == 1

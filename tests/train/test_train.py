@@ -168,6 +168,8 @@ def test_sweep_fits_a_law_on_the_shards_reuses_finished_runs_and_is_charted(root
     assert law["r2"] is not None and 0 <= law["alpha"] <= 2 and 0 <= law["beta"] <= 2
     assert set(law["residuals"]) == {p["label"] for p in s["points"]}
     assert len(s["compute_optimal"]) == 3 and s["target"]["corpus_tokens"] > 0 and "tokens" in s["target"]
+    assert all(p["epochs"] == round(p["tokens_seen"] / s["target"]["corpus_tokens"], 3) for p in s["points"])
+    assert isinstance(s["notes"], list)
     saved = json.loads(open(f"{root.uri}/sweeps/s/sweep.json").read())
     assert saved["fit"] == law
     again = webmill(*args)  # every run finished: reused, and the same fit printed
@@ -206,6 +208,17 @@ def test_resume_refuses_another_model_and_names_a_corrupt_checkpoint(root, confi
         f.truncate(100)
     with pytest.raises(UserError, match="step-000002/model.safetensors: corrupt checkpoint file"):
         run_training(plan)
+
+
+def test_a_run_is_named_as_the_root_shows_it_or_by_its_name(tmp_path):
+    from webmill.shards.root import CorpusRoot
+    from webmill.train.plan import run_of
+    from webmill.train.runfiles import RunFiles
+
+    corpus = CorpusRoot.open(str(tmp_path / "corpus"), create=True)
+    assert RunFiles.named(corpus, "runs/main-1").rel == RunFiles.named(corpus, "main-1").rel == "runs/main-1"
+    assert RunFiles.named(corpus, "/runs/main-1/").rel == "runs/main-1"
+    assert run_of(corpus, "runs/main-1") == run_of(corpus, "main-1") == "runs/main-1"  # webmill sft's reading
 
 
 def test_bad_input_is_one_clear_line(root, config, tmp_path):
