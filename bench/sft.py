@@ -16,7 +16,6 @@ target is conversation tokens/s over pretraining tokens/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import io
 import os
@@ -30,13 +29,11 @@ import torch
 
 from webmill.train import chat as chatlib
 from webmill.train import conversations, token_files
-from webmill.train.config import TrainConfig
 from webmill.train.feed import DeviceFeed
 from webmill.train.loader import PackedLoader, list_units
-from webmill.train.model import LlamaLM, ModelConfig
 from webmill.train.sft import ConversationBatches
 from webmill.train.tokenizer import load_from_root, special_ids
-from webmill.train.trainer import Distributed, make_optimizer, optimizer_step, pick_device, wrap_model
+from webmill.train.trainer import pick_device
 
 
 def bench_train():
@@ -92,15 +89,16 @@ def main() -> None:
         made = conversations.write_jsonl(conversations.from_parts(root.fs, sorted(entries), args.conversations), buf)
         enc = chatlib.read_conversations(iter(buf.getvalue().splitlines()), tok, seq_len=args.seq_len, val_fraction=0.0)
         device = pick_device(args.device)
-        cfg = {**TrainConfig().__dict__, "compile": "auto", "micro_batch": args.micro_batch, "seq_len": args.seq_len}
-        mcfg = ModelConfig.preset(args.preset, tok.get_vocab_size(), bos_id=bos, max_seq_len=max(args.seq_len + 1, 1024))
-        model = LlamaLM(mcfg)
-        model.init_weights(0)
-        model.to(device)
-        opt = make_optimizer(model, cfg, device)
-        dd = Distributed()
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-        train_model, compiled = wrap_model(model, cfg, dd, device, autocast)
+        bench = bt.BenchModel(
+            args.preset,
+            tok.get_vocab_size(),
+            bos,
+            seq_len=args.seq_len,
+            micro_batch=args.micro_batch,
+            max_seq_len=max(args.seq_len + 1, 1024),
+            device=device,
+        )
+        model, compiled = bench.model, bench.compiled
         packed = PackedLoader(
             root.fs, list_units(root.fs, list(entries), entries), tok, seq_len=args.seq_len, batch_rows=args.micro_batch, bos_id=bos
         )
@@ -118,7 +116,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             t = time.perf_counter()
             for _ in range(steps):
-                dd.mean(optimizer_step(train_model, model, opt, feed, 1e-3, 1, cfg, dd, device, autocast))
+                bench.step(feed, 1)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             return time.perf_counter() - t

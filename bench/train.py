@@ -140,6 +140,26 @@ def format_rates(root: CorpusRoot, manifest: dict, repeat: int = 5) -> tuple[flo
     return rate(flat_pass), rate(column_pass)
 
 
+class BenchModel:
+    """The model, its optimizer and one optimizer step, made as the trainer makes them (compile, autocast,
+    fused AdamW), for a benchmark that feeds it batches (this one and bench/sft.py)."""
+
+    def __init__(self, preset: str, vocab: int, bos: int, *, seq_len: int, micro_batch: int, max_seq_len: int, device):
+        self.cfg = {**TrainConfig().__dict__, "compile": "auto", "micro_batch": micro_batch, "seq_len": seq_len}
+        self.model = LlamaLM(ModelConfig.preset(preset, vocab, bos_id=bos, max_seq_len=max_seq_len))
+        self.model.init_weights(0)
+        self.model.to(device)
+        self.device, self.dd = device, Distributed()
+        self.opt = make_optimizer(self.model, self.cfg, device)
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+        self.train_model, self.compiled = wrap_model(self.model, self.cfg, self.dd, device, self.autocast)
+
+    def step(self, batches, accum: int) -> float:
+        """One optimizer step over ``accum`` batches from ``batches``; its loss."""
+        m = self
+        return m.dd.mean(optimizer_step(m.train_model, m.model, m.opt, batches, 1e-3, accum, m.cfg, m.dd, m.device, m.autocast))
+
+
 def timed_steps(step, steps: int, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -200,15 +220,16 @@ def main() -> None:
                 pass
             rates[name] = n * args.micro_batch * (args.seq_len + 1) / (time.perf_counter() - t)
 
-        cfg = {**TrainConfig().__dict__, "compile": "auto", "micro_batch": args.micro_batch, "seq_len": args.seq_len}
-        mcfg = ModelConfig.preset(args.preset, tok.get_vocab_size(), bos_id=bos, max_seq_len=max(args.seq_len, 1024))
-        model = LlamaLM(mcfg)
-        model.init_weights(0)
-        model.to(device)
-        opt = make_optimizer(model, cfg, device)
-        dd = Distributed()
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-        train_model, compiled = wrap_model(model, cfg, dd, device, autocast)
+        bench = BenchModel(
+            args.preset,
+            tok.get_vocab_size(),
+            bos,
+            seq_len=args.seq_len,
+            micro_batch=args.micro_batch,
+            max_seq_len=max(args.seq_len, 1024),
+            device=device,
+        )
+        model, compiled = bench.model, bench.compiled
         in_memory = [b.to(device) for b in itertools.islice(iter(loader(token_units)), args.steps * args.accum)]
         feeds = {
             "in-memory": itertools.cycle(in_memory),
@@ -217,7 +238,7 @@ def main() -> None:
         }
 
         def step(batches):
-            return lambda: dd.mean(optimizer_step(train_model, model, opt, batches, 1e-3, args.accum, cfg, dd, device, autocast))
+            return lambda: bench.step(batches, args.accum)
 
         for batches in feeds.values():  # warm-up: allocator, kernels, the feeds' first batches
             timed_steps(step(batches), 3, device)
