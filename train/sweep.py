@@ -120,6 +120,41 @@ def sweep_warmup(cfg: TrainConfig, tokens: int) -> int:
     return min(cfg.warmup, max(1, steps // 10))
 
 
+# settings that do not change what a grid run learns
+_NOT_COMPARED = ("device", "compile", "stop_after", "loader_workers", "checkpoint_every", "eval_every")
+
+
+def settings_changed(saved: dict, plan: dict) -> dict:
+    """What differs between a finished grid run's saved plan and the plan the sweep would train it with now."""
+    changed = {k: (saved["train"].get(k), v) for k, v in plan["train"].items() if k not in _NOT_COMPARED and saved["train"].get(k) != v}
+    if saved.get("model") != plan.get("model"):
+        changed["model"] = ("saved", "now")
+    if _data_identity(saved.get("data") or {}) != _data_identity(plan.get("data") or {}):
+        changed["data"] = ("saved", "now")
+    return changed
+
+
+def _data_identity(data: dict) -> tuple:
+    """The shard set a run read, by content (its paths move with the root)."""
+    return (data.get("dataset"), data.get("sha256"), data.get("id_filter"), (data.get("encoding") or {}).get("tokenizer_sha256"))
+
+
+_WHOLE = {"model": "the model", "data": "the shard set or its tokenizer"}
+
+
+def check_reusable(root: CorpusRoot, name: str, finished: list[dict]) -> None:
+    """A finished run is reused only if it was trained as the sweep would train it now (a changed ``[train]``
+    table, tokenizer or shard set would otherwise mix two grids in one fit): one line before anything starts."""
+    for plan in finished:
+        changed = settings_changed(RunFiles.of(plan).read_json("plan.json"), plan)
+        if changed:
+            detail = ", ".join(_WHOLE.get(k) or f"{k} {a!r} → {b!r}" for k, (a, b) in changed.items())
+            raise UserError(
+                f"sweep {name}: run {plan['sweep']['label']} was trained with other settings ({detail}); give a new --name, "
+                f"or remove {root.display(layout.sweep(name), 'runs')} to train the grid again"
+            )
+
+
 def train_point(plan: dict) -> dict:
     """One grid run (a Ray task): its held-out loss, reused from ``final/`` when it finished before."""
     import torch
@@ -266,9 +301,11 @@ def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens
         if on_result:
             on_result(result, len(points), len(plans))
 
+    finished = [p for p in plans if RunFiles.of(p).exists("final", "training.json")]
+    check_reusable(root, name, finished)
     todo = []
     for plan in plans:  # runs that finished before are read here; Ray starts only for the others
-        if RunFiles.of(plan).exists("final", "training.json"):
+        if plan in finished:
             got(train_point(plan))
         else:
             todo.append(plan)

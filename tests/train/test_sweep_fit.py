@@ -17,6 +17,7 @@ from webmill.train.sweep import (
     parse_counts,
     parse_sizes,
     predict_loss,
+    settings_changed,
     sweep_warmup,
     tokens_for,
     weak_fit,
@@ -107,3 +108,13 @@ def test_each_grid_run_warms_up_for_a_tenth_of_itself_at_most():
     assert sweep_warmup(cfg, 1_000_000) == 12  # 123 steps
     assert sweep_warmup(cfg, 100_000_000) == 20  # the [train] warmup where the run is long
     assert sweep_warmup(cfg, 8192) == 1
+
+
+def test_a_finished_run_is_reused_only_with_the_settings_it_was_trained_with():
+    data = {"dataset": "shards/main", "sha256": {"train/p.parquet": "ab"}, "id_filter": None, "encoding": {"tokenizer_sha256": "t1"}}
+    saved = {"train": {"lr": 3e-3, "warmup": 3, "device": "cpu"}, "model": {"dim": 64}, "data": {**data, "train": ["/old/place"]}}
+    same = {"train": {"lr": 3e-3, "warmup": 3, "device": "cuda"}, "model": {"dim": 64}, "data": {**data, "train": ["/new/place"]}}
+    assert settings_changed(saved, same) == {}  # another device, the root moved: the same run
+    assert settings_changed(saved, {**same, "train": {**same["train"], "warmup": 20}}) == {"warmup": (3, 20)}
+    other = {**same, "data": {**data, "encoding": {"tokenizer_sha256": "t2"}}, "model": {"dim": 96}}
+    assert set(settings_changed(saved, other)) == {"data", "model"}

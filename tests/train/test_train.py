@@ -176,6 +176,11 @@ def test_sweep_fits_a_law_on_the_shards_reuses_finished_runs_and_is_charted(root
     assert again.returncode == 0, again.stderr[-2000:]
     assert "R²" in again.stdout and "alpha" in again.stdout and "compute-optimal" in again.stdout
     assert again.stderr.count("(reused)") == 6
+    changed = tmp_path / "changed.toml"
+    changed.write_text(config.read_text().replace("lr = 3e-3", "lr = 1e-3"))
+    refused = webmill(*[str(changed) if a == str(config) else a for a in args])  # the same grid, another [train] lr
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "run 32x1-8000 was trained with other settings (lr 0.003 → 0.001)" in refused.stderr
     report = webmill("--root", root.uri, "report", "-o", str(tmp_path / "r.html"), "--json")
     assert report.returncode == 0, report.stderr[-2000:]
     charts = json.loads(report.stdout.strip().splitlines()[-1])["charts"]
