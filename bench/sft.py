@@ -16,10 +16,11 @@ target is conversation tokens/s over pretraining tokens/s.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,10 +38,13 @@ from webmill.train.trainer import pick_device
 
 
 def bench_train():
-    spec = importlib.util.spec_from_file_location("bench_train", Path(__file__).with_name("train.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """bench/train.py, imported by its own name from this folder, so that the process pool it prepares shards
+    with can import its functions in the spawned workers (loaded from a file path under another name, they
+    could not: "Can't pickle <function _one_thread>")."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module("train")
 
 
 class Counting:

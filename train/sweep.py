@@ -337,7 +337,7 @@ def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens
         corpus_tokens,
         [
             (f"the compute-optimal split of {largest_budget['flops']:.3g} FLOPs", largest_budget["params"], largest_budget["tokens"]),
-            ("the target size and its tokens", target_params, need),
+            ("a model of the target size, at its compute-optimal tokens,", target_params, need),
         ],
     )
     out = {
