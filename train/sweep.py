@@ -120,13 +120,12 @@ def sweep_warmup(cfg: TrainConfig, tokens: int) -> int:
     return min(cfg.warmup, max(1, steps // 10))
 
 
-# settings that do not change what a grid run learns
-_NOT_COMPARED = ("device", "compile", "stop_after", "loader_workers", "checkpoint_every", "eval_every")
-
-
 def settings_changed(saved: dict, plan: dict) -> dict:
-    """What differs between a finished grid run's saved plan and the plan the sweep would train it with now."""
-    changed = {k: (saved["train"].get(k), v) for k, v in plan["train"].items() if k not in _NOT_COMPARED and saved["train"].get(k) != v}
+    """What differs between a finished grid run's saved plan and the plan the sweep would train it with now
+    (the settings a resume may change aside: they do not change what a run learns)."""
+    from webmill.train.plan import RESUMABLE_KEYS
+
+    changed = {k: (saved["train"].get(k), v) for k, v in plan["train"].items() if k not in RESUMABLE_KEYS and saved["train"].get(k) != v}
     if saved.get("model") != plan.get("model"):
         changed["model"] = ("saved", "now")
     if _data_identity(saved.get("data") or {}) != _data_identity(plan.get("data") or {}):
@@ -301,11 +300,11 @@ def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens
         if on_result:
             on_result(result, len(points), len(plans))
 
-    finished = [p for p in plans if RunFiles.of(p).exists("final", "training.json")]
-    check_reusable(root, name, finished)
+    done = [RunFiles.of(p).exists("final", "training.json") for p in plans]
+    check_reusable(root, name, [p for p, d in zip(plans, done) if d])
     todo = []
-    for plan in plans:  # runs that finished before are read here; Ray starts only for the others
-        if plan in finished:
+    for plan, finished in zip(plans, done):  # runs that finished before are read here; Ray starts only for the others
+        if finished:
             got(train_point(plan))
         else:
             todo.append(plan)
