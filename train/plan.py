@@ -125,7 +125,7 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
 
 
 def save_plan(plan: dict) -> None:
-    RunFiles.of(plan).write_json(plan, "plan.json")
+    RunFiles.of(plan).write_plan(plan)
 
 
 def run_of(root: CorpusRoot, run: str) -> str:

@@ -21,6 +21,7 @@ import pyarrow.fs as pafs
 
 from webmill.errors import UserError
 from webmill.shards import layout
+from webmill.shards.objectstore import public_uri
 from webmill.shards.root import CorpusRoot, fsync_dir
 
 
@@ -75,6 +76,11 @@ class RunFiles:
 
     def write_json(self, obj: dict, *parts: str) -> None:
         self.write_bytes(json.dumps(obj, indent=1, sort_keys=True, default=str).encode(), *parts)
+
+    def write_plan(self, plan: dict) -> None:
+        """``plan.json``: the plan as workers get it in memory, but with the root's URI stripped
+        of credentials (the file lives in the root, where everyone who reads the root reads it)."""
+        self.write_json({**plan, "root": public_uri(plan["root"])}, "plan.json")
 
     def write_folder(self, files: dict[str, bytes], *parts: str) -> str:
         """``files`` (name → bytes) as the folder ``parts``, replacing what was there."""

@@ -111,7 +111,7 @@ def make_sft_plan(root: CorpusRoot, cfg: dict, *, base: str, data: str | None, n
         },
         "sft": {**cfg, "seq_len": seq_len},
     }
-    run.write_json(plan, "plan.json")
+    run.write_plan(plan)
     return plan
 
 
