@@ -88,7 +88,7 @@ def main() -> None:
         tok = load_from_root(root, bt.TOKENIZER)
         bos, pad = special_ids(tok)["bos"], special_ids(tok)["pad"]
         chatlib.add_chat_tokens(tok)
-        entries = token_files.part_entries(root, manifest)
+        entries = token_files.resolved_entries(root, manifest)
         buf = io.BytesIO()
         made = conversations.write_jsonl(conversations.from_parts(root.fs, sorted(entries), args.conversations), buf)
         enc = chatlib.read_conversations(iter(buf.getvalue().splitlines()), tok, seq_len=args.seq_len, val_fraction=0.0)

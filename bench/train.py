@@ -105,7 +105,7 @@ def _one_thread() -> None:
 def format_rates(root: CorpusRoot, manifest: dict, repeat: int = 5) -> tuple[float, float]:
     """Tokens/s reading every row group's ids (the median of ``repeat`` passes): from the flat token
     files, and from the same ids stored as a list<uint16> column in Parquet (the layout not taken)."""
-    entries = token_files.part_entries(root, manifest)
+    entries = token_files.resolved_entries(root, manifest)
     units = list_units(root.fs, list(entries), entries)
 
     def flat_pass() -> int:
@@ -193,7 +193,7 @@ def main() -> None:
             return
         tok = load_from_root(root, TOKENIZER)
         device = pick_device(args.device)
-        entries = token_files.part_entries(root, manifest)
+        entries = token_files.resolved_entries(root, manifest)
         text_units = list_units(root.fs, list(entries))
         token_units = list_units(root.fs, list(entries), entries)
         bos = special_ids(tok)["bos"]

@@ -92,7 +92,38 @@ class CorpusRoot:
         norm = posixpath.normpath(rel)
         if any(p.startswith("/") or "\x00" in p for p in parts) or norm == ".." or norm.startswith("../"):
             raise PathOutsideRoot(f"path {rel!r} leaves the corpus root {self.shown}")
-        return posixpath.join(self.base, norm) if norm != "." else self.base
+        if norm == ".":
+            return self.base
+        full = posixpath.join(self.base, norm)
+        if self.is_local:
+            self._check_links(full, norm)
+        return full
+
+    def _check_links(self, full: str, rel: str) -> None:
+        """A symlink inside a local root that leads out of it (``runs/x -> ../../elsewhere``) would
+        take writes and recursive deletes with it: such a path is refused, naming the link. Links
+        that stay inside the root are followed."""
+        real_base = self._real_base
+        real = os.path.realpath(full)
+        if real == real_base or real.startswith(real_base.rstrip("/") + "/"):
+            return
+        link, here = full, self.base
+        for part in rel.split("/"):
+            here = posixpath.join(here, part)
+            if os.path.islink(here):
+                link = here
+                break
+        raise PathOutsideRoot(
+            f"{link} is a symlink that leads out of the corpus root {self.shown} (to {os.path.realpath(link)}); "
+            f"remove it, or make it a folder inside the root"
+        )
+
+    @property
+    def _real_base(self) -> str:
+        real = self.__dict__.get("_real")
+        if real is None:
+            real = self.__dict__["_real"] = os.path.realpath(self.base)
+        return real
 
     def local_path(self, *parts: str) -> str | None:
         """A real local file path, where the root is on a local disk (SQLite needs one)."""

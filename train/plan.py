@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import time
 
 from webmill.errors import UserError
@@ -27,18 +28,21 @@ RUNS = layout.RUNS
 
 
 def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> dict:
-    """Train/val part paths for a shard set name, or for any document dataset (split by id hash)."""
+    """Train/val parts of a shard set name, or of any document dataset (split by id hash). Every
+    path is relative to the root (a plan is a file in the root: it moves with the root, and what it
+    names is read through the root's checks, never as written)."""
     if shards is None:
         shards = newest_shard_set(root)
     check_dataset_path(shards, "--shards")
     if root.exists(layout.shard_manifest(shards)):
         manifest = read_manifest(root, shards)
-        train = [root.path(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["train"]["shards"]]
-        val = [root.path(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["val"]["shards"]]
+        train = [posixpath.join(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["train"]["shards"]]
+        val = [posixpath.join(layout.shard_set(shards), s["path"]) for s in manifest["splits"]["val"]["shards"]]
         sums = {s["path"]: s["sha256"] for sp in manifest["splits"].values() for s in sp["shards"]}
         return {
             "name": shards,
             "dataset": layout.shard_set(shards),
+            "relative": True,
             "train": train,
             "val": val,
             "id_filter": None,
@@ -47,17 +51,18 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
             "tokenizer": layout.tokenizer(shards),
             # the pre-tokenized parts (webmill.train.token_files), when the set was encoded
             "encoding": manifest.get("encoding"),
-            "token_files": token_files.part_entries(root, manifest),
+            "token_files": token_files.part_entries(manifest),
         }
     if not root.exists(shards):
         raise UserError(f"no shards at {root.display(shards)} (a shard set under shards/ or a dataset path)")
     reader = DatasetReader(root, shards)
     if not reader.parts:
         raise UserError(f"no shards at {root.display(shards)}: the dataset has no committed parts")
-    paths = reader.paths()
+    paths = [posixpath.join(shards, p["path"]) for p in reader.parts]
     return {
         "name": shards.strip("/").replace("/", "-"),
         "dataset": shards,
+        "relative": True,
         "train": paths,
         "val": paths,
         "id_filter": val_fraction,
@@ -69,23 +74,47 @@ def shard_inputs(root: CorpusRoot, shards: str | None, val_fraction: float) -> d
     }
 
 
+def inside_root(root: CorpusRoot, path: str, data: dict, what: str) -> str:
+    """A path a plan names → the path in the root's filesystem, through ``CorpusRoot.path``'s
+    checks. Plans written before paths were relative hold them absolute: those are taken only
+    where they lie under this root. Anything else is refused (a crafted plan must not make a
+    command read, on the operator's credentials, a file of another bucket or folder)."""
+    if not data.get("relative"):
+        base = root.base.rstrip("/") + "/"
+        if not path.startswith(base):
+            raise UserError(f"{what}: {path!r} lies outside the corpus root {root.display()}; the plan was not written by this root")
+        path = path[len(base) :]
+    return root.path(path)
+
+
+def input_paths(root: CorpusRoot, data: dict, split: str) -> list[str]:
+    """A split's parts as paths in the root's filesystem (``inside_root``)."""
+    return [inside_root(root, p, data, f"the plan's {split} split") for p in data[split]]
+
+
+def input_token_files(root: CorpusRoot, data: dict) -> dict:
+    """The plan's token-file entries with every path resolved inside the root (``inside_root``)."""
+    out = {}
+    for part, entry in (data.get("token_files") or {}).items():
+        where = f"the plan's token files of {part}"
+        resolved = {k: inside_root(root, entry[k], data, where) for k in ("file", "index")}
+        out[inside_root(root, part, data, where)] = {**entry, **resolved}
+    return out
+
+
 def load_tokenizer(root: CorpusRoot, ref: str):
-    """A plan's tokenizer: a folder inside the root (relative) or on this machine (absolute)."""
+    """A plan's tokenizer: a folder inside the root (a plan stores no path outside it)."""
     if os.path.isabs(ref):
-        return toklib.load(ref)
+        raise UserError(f"the plan's tokenizer {ref!r} lies outside the corpus root {root.display()}; a plan names folders in the root")
     return toklib.load_from_root(root, ref)
 
 
-def check_token_files(root: CorpusRoot, plan: dict) -> None:
+def check_token_files(root: CorpusRoot, plan: dict, tok_json: bytes | None = None, shown: str | None = None) -> None:
     """A plan whose shards were encoded by another tokenizer than its own is refused, naming both."""
     data, ref = plan["data"], plan["tokenizer"]
     if not data.get("encoding"):
         return
-    if os.path.isabs(ref):
-        path = os.path.join(ref, "tokenizer.json") if os.path.isdir(ref) else ref
-        with open(path, "rb") as f:
-            tok_json, shown = f.read(), path
-    else:
+    if tok_json is None:
         tok_json, shown = root.read_bytes(ref, "tokenizer.json"), root.display(ref)
     token_files.check_encoded_with(root, data["encoding"], shown, tok_json)
 
@@ -97,18 +126,29 @@ def model_config(cfg: TrainConfig, tok) -> ModelConfig:
 
 
 def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: str | None, tokenizer_path: str | None = None) -> dict:
+    """A new run's plan. ``tokenizer_path`` (a folder or tokenizer.json on this machine) is copied into
+    the run's folder, so the plan names only paths inside the root."""
     data = shard_inputs(root, shards, cfg.val_fraction)
-    tok_ref = os.path.abspath(tokenizer_path) if tokenizer_path else data["tokenizer"]
-    if not (os.path.exists(os.path.join(tok_ref, "tokenizer.json")) if os.path.isabs(tok_ref) else root.exists(tok_ref, "tokenizer.json")):
-        raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
-    model = model_config(cfg, load_tokenizer(root, tok_ref))
+    name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
+    run = layout.run(name)
+    local_tok = None
+    if tokenizer_path:
+        path = os.path.join(tokenizer_path, "tokenizer.json") if os.path.isdir(tokenizer_path) else tokenizer_path
+        tok = toklib.load(path)
+        with open(path, "rb") as f:
+            local_tok = (f.read(), os.path.abspath(path))
+        tok_ref = posixpath.join(run, "tokenizer")
+    else:
+        tok_ref = data["tokenizer"]
+        if not root.exists(tok_ref, "tokenizer.json"):
+            raise UserError(f"no tokenizer for {data['dataset']} (run `webmill tokenizer train` first)")
+        tok = load_tokenizer(root, tok_ref)
+    model = model_config(cfg, tok)
     if cfg.seq_len > model.max_seq_len:
         raise UserError(
             f"[train] seq_len = {cfg.seq_len} is longer than the model's rotary table "
             f"({model.max_seq_len} positions; raise [train] max_position)"
         )
-    name = check_name(name or f"{data['name']}-{time.strftime('%Y%m%d-%H%M%S')}", "run name")
-    run = layout.run(name)
     plan = {
         "name": name,
         "run": run,
@@ -120,7 +160,11 @@ def make_plan(root: CorpusRoot, cfg: TrainConfig, *, shards: str | None, name: s
         "train": dataclasses.asdict(cfg),
         "created_at": time.time(),
     }
-    check_token_files(root, plan)
+    if local_tok:
+        check_token_files(root, plan, *local_tok)
+        root.write_bytes_atomic(local_tok[0], tok_ref, "tokenizer.json")
+    else:
+        check_token_files(root, plan)
     return plan
 
 

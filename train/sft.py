@@ -141,9 +141,10 @@ def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, 
             raise UserError(f"--data {data}: no such file")
         return os.path.abspath(data), _file_lines(data)
     from webmill.train import conversations
+    from webmill.train.plan import input_paths
 
     plan = base.read_json("plan.json")
-    paths = list(dict.fromkeys(plan["data"]["train"] + plan["data"]["val"]))
+    paths = list(dict.fromkeys(input_paths(root, plan["data"], "train") + input_paths(root, plan["data"], "val")))
     buf = io.BytesIO()
     n = conversations.write_jsonl(conversations.from_parts(root.fs, paths, cfg["synthesize_limit"]), buf)
     run.write_bytes(buf.getvalue(), SYNTHESIZED)

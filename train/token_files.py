@@ -122,9 +122,10 @@ class _AtomicOutput:
 
 
 # reading ---------------------------------------------------------------------
-def part_entries(root, manifest: dict) -> dict:
-    """Part path (absolute in the root's filesystem) → what the loader needs of its token file,
-    for an encoded shard set's manifest; empty when the set was not encoded."""
+def part_entries(manifest: dict) -> dict:
+    """Part path (relative to the root) → what the loader needs of its token file (paths relative
+    to the root too), for an encoded shard set's manifest; empty when the set was not encoded.
+    ``webmill.train.plan.input_token_files`` resolves them in the root's filesystem."""
     enc = manifest.get("encoding")
     if not enc:
         return {}
@@ -132,15 +133,20 @@ def part_entries(root, manifest: dict) -> dict:
     out = {}
     for split in manifest["splits"].values():
         for shard in split["shards"]:
-            out[root.path(base, shard["path"])] = {
-                "file": root.path(base, shard["token_file"]),
-                "index": root.path(base, shard["token_index"]),
+            out[posixpath.join(base, shard["path"])] = {
+                "file": posixpath.join(base, shard["token_file"]),
+                "index": posixpath.join(base, shard["token_index"]),
                 "dtype": enc["dtype"],
                 "tokens": shard["tokens"],
                 "group_docs": shard["group_docs"],
                 "group_empty": shard["group_empty"],
             }
     return out
+
+
+def resolved_entries(root, manifest: dict) -> dict:
+    """``part_entries`` with every path in the root's filesystem (what ``list_units`` takes)."""
+    return {root.path(p): {**e, "file": root.path(e["file"]), "index": root.path(e["index"])} for p, e in part_entries(manifest).items()}
 
 
 def check_sizes(fs, entry: dict) -> None:

@@ -26,7 +26,7 @@ from webmill.train.feed import DeviceFeed
 from webmill.train.flops import peak_flops
 from webmill.train.loader import PackedLoader, list_units
 from webmill.train.model import LlamaLM, ModelConfig
-from webmill.train.plan import load_tokenizer
+from webmill.train.plan import input_paths, input_token_files, load_tokenizer
 from webmill.train.runfiles import RunFiles, open_root
 
 
@@ -306,12 +306,13 @@ def plan_loader(plan: dict, tok, split: str, *, rank: int = 0, world_size: int =
     """The loader of a plan's ``train`` split (this rank's streams, endless) or ``val`` split (one stream, one pass).
     Shards stream through the root's filesystem: a local disk or the object store."""
     cfg, data = plan["train"], plan["data"]
-    fs = (root or open_root(plan["root"])).fs
+    root = root or open_root(plan["root"])
+    fs = root.fs
     id_filter = (split, cfg["val_fraction"]) if data["id_filter"] is not None else None
     train = split == "train"
     return PackedLoader(
         fs,
-        list_units(fs, data[split], data.get("token_files")),
+        list_units(fs, input_paths(root, data, split), input_token_files(root, data)),
         tok,
         seq_len=cfg["seq_len"],
         batch_rows=cfg["micro_batch"],

@@ -15,7 +15,7 @@ from webmill.shards import CorpusRoot, DatasetReader
 from webmill.shards.training import read_manifest
 from webmill.train.feed import DeviceFeed
 from webmill.train.loader import PackedLoader, list_units
-from webmill.train.token_files import part_entries
+from webmill.train.token_files import resolved_entries
 from webmill.train.tokenizer import load, special_ids
 
 FS = pafs.LocalFileSystem()
@@ -37,7 +37,7 @@ def loader(shards, units=None, **kw):
 
 def encoded_units(root):
     """The same row groups, read from the token files `webmill tokenizer train` wrote."""
-    return list_units(FS, DatasetReader(root, "shards/main/train").paths(), part_entries(root, read_manifest(root, "main")))
+    return list_units(FS, DatasetReader(root, "shards/main/train").paths(), resolved_entries(root, read_manifest(root, "main")))
 
 
 def test_every_row_group_read_once_whatever_the_layout(shards):

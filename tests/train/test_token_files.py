@@ -19,7 +19,7 @@ from webmill.shards.training import read_manifest
 from webmill.train.config import TrainConfig
 from webmill.train.loader import list_units
 from webmill.train.plan import make_plan
-from webmill.train.token_files import part_entries, read_slice
+from webmill.train.token_files import read_slice, resolved_entries
 from webmill.train.tokenizer import save, train_bpe
 
 FS = pafs.LocalFileSystem()
@@ -48,11 +48,11 @@ def first_token_file(root) -> str:
 
 def test_a_truncated_token_file_is_named(root):
     path = first_token_file(root)
-    units = list_units(FS, DatasetReader(root, "shards/main/train").paths(), part_entries(root, read_manifest(root, "main")))
+    units = list_units(FS, DatasetReader(root, "shards/main/train").paths(), resolved_entries(root, read_manifest(root, "main")))
     with open(path, "r+b") as f:
         f.truncate(f.seek(0, 2) // 2)
     with pytest.raises(UserError, match="truncated") as e:
-        list_units(FS, DatasetReader(root, "shards/main/train").paths(), part_entries(root, read_manifest(root, "main")))
+        list_units(FS, DatasetReader(root, "shards/main/train").paths(), resolved_entries(root, read_manifest(root, "main")))
     assert path in str(e.value)
     # truncated after the run listed its units: the read names the file too
     last = [u for u in units if u.path == units[0].path][-1]
@@ -66,7 +66,7 @@ def test_a_truncated_token_file_is_named(root):
     out = webmill("--root", root.uri, "tokenizer", "encode", "--shards", "main", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["tokens"]["train"] == tokens
-    list_units(FS, DatasetReader(root, "shards/main/train").paths(), part_entries(root, read_manifest(root, "main")))
+    list_units(FS, DatasetReader(root, "shards/main/train").paths(), resolved_entries(root, read_manifest(root, "main")))
 
 
 def test_token_files_of_another_tokenizer_are_refused_naming_both(root, tmp_path):
