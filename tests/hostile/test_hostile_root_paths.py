@@ -49,7 +49,8 @@ def _foreign_parquet(folder):
     """A readable Parquet file outside the root, of the shape of a shard, with a marker in every row."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = [f"Confidential page {i}. The payroll of the secret project is on this page. It says SECRETMARKER." for i in range(40)]
-    table = pa.table({"id": [f"s{i}" for i in range(40)], "url": ["http://intranet/"] * 40, "title": ["Payroll — Intranet"] * 40, "text": rows})
+    ids, urls, titles = [f"s{i}" for i in range(40)], ["http://intranet/"] * 40, ["Payroll — Intranet"] * 40
+    table = pa.table({"id": ids, "url": urls, "title": titles, "text": rows})
     pq.write_table(table, folder / "payroll.parquet")
     return str(folder / "payroll.parquet")
 
