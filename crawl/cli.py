@@ -22,6 +22,27 @@ def _spec(ctx, spec_file: str | None, **flags) -> dict:
     return spec_dict(cfg, base_dir=os.path.dirname(os.path.abspath(spec_file)) if spec_file else None)
 
 
+def network_policy(ctx, allow_private_networks: bool | None) -> dict:
+    """What the process that runs a crawl allows: its own flag, else its own config's [crawl] table.
+    A spec stored in the root (a queued job, a schedule, a crawl to resume) was written by whoever
+    can write the root; it never opens private networks (a cloud's metadata endpoint, an intranet)
+    to the machine that runs it."""
+    cfg = ctx.config.crawl
+    return {
+        "allow_private_networks": bool(allow_private_networks or cfg.allow_private_networks),
+        "private_hosts": list(cfg.private_hosts or []),
+    }
+
+
+def private_option(f):
+    return click.option(
+        "--allow-private-networks",
+        is_flag=True,
+        default=None,
+        help="let the crawls this process runs reach loopback/private addresses (stored specs never can)",
+    )(f)
+
+
 def _when(ts) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -107,15 +128,16 @@ def crawl_run(ctx, spec_file, workers, max_pages, max_depth, allow_private_netwo
 
 @crawl.command("resume")
 @click.argument("crawl_id", callback=_crawl_id)
+@private_option
 @json_option
 @pass_ctx
-def crawl_resume(ctx, crawl_id, as_json):
+def crawl_resume(ctx, crawl_id, allow_private_networks, as_json):
     """Continue a crawl that was killed or failed: nothing stored is fetched again."""
     from webmill.crawl.catalog import Catalog
 
     catalog = Catalog.open(ctx.root())
     job = catalog.job(crawl_id)
-    execute(ctx, crawl_id, job["spec"], as_json, catalog)
+    execute(ctx, crawl_id, {**job["spec"], **network_policy(ctx, allow_private_networks)}, as_json, catalog)
 
 
 @crawl.command("submit")
@@ -214,16 +236,19 @@ def crawl_cancel(ctx, crawl_id, as_json):
 @click.command("scheduler")
 @click.option("--once", is_flag=True, help="run what is due, then exit (for cron)")
 @click.option("--interval", type=float, default=30.0, show_default=True, help="seconds between checks")
+@private_option
 @json_option
 @pass_ctx
-def scheduler(ctx, once, interval, as_json):
-    """Launch due and queued crawl jobs on the Ray cluster."""
+def scheduler(ctx, once, interval, allow_private_networks, as_json):
+    """Launch due and queued crawl jobs on the Ray cluster. The jobs' specs live in the root: their
+    own allow_private_networks and private_hosts are ignored; this process's flag and config decide."""
     from webmill.crawl.catalog import Catalog
     from webmill.crawl.run import NotClaimed
     from webmill.crawl.warc import new_crawl_id
     from webmill.errors import first_line
 
     cat = Catalog.open(ctx.root())
+    policy = network_policy(ctx, allow_private_networks)
     ran: list[dict] = []
     while True:
         now = time.time()
@@ -233,7 +258,7 @@ def scheduler(ctx, once, interval, as_json):
         for j in cat.jobs("queued"):
             try:
                 ctx.say(f"scheduler: starting crawl {j['id']}")
-                summary = execute(ctx, j["id"], j["spec"], False, cat, report=not as_json, claim_from=("queued",))
+                summary = execute(ctx, j["id"], {**j["spec"], **policy}, False, cat, report=not as_json, claim_from=("queued",))
                 ran.append({"id": j["id"], "state": "done", "pages_stored": summary["pages_stored"]})
             except NotClaimed:
                 ctx.say(f"scheduler: crawl {j['id']} is no longer queued (cancelled, or started elsewhere); skipped")

@@ -90,7 +90,7 @@ def test_kill_driver_then_resume(site, tmp_path):
     assert list((root / "crawl" / crawl_id / "warc").glob("*.open")), "the crash left a half-written WARC"
     status = last_json(webmill("--root", root, "crawl", "status", crawl_id, "--json"))
     assert status["state"] == "running"
-    summary = last_json(webmill("--root", root, "crawl", "resume", crawl_id, "--json"))
+    summary = last_json(webmill("--root", root, "crawl", "resume", crawl_id, "--allow-private-networks", "--json"))
     assert summary["repaired"], "the torn WARC was repaired"
     check_exactly_once(root, crawl_id, site)
     assert last_json(webmill("--root", root, "crawl", "status", crawl_id, "--json"))["state"] == "done"

@@ -12,16 +12,16 @@ def test_submit_scheduler_once_and_recrawl_is_conditional(site, tmp_path):
     spec = write_spec(tmp_path / "spec.toml", seeds=[site.url(f"{SMALL_SITE[0]}/{SMALL_SITE[1][0]}")], allow_private_networks=True)
     queued = last_json(webmill("--root", root, "crawl", "submit", spec, "--json"))
     assert queued["state"] == "queued"
-    ran = last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"]
+    ran = last_json(webmill("--root", root, "scheduler", "--once", "--allow-private-networks", "--json"))["ran"]
     assert [r["id"] for r in ran] == [queued["crawl_id"]] and ran[0]["pages_stored"] > 50
     first = last_json(webmill("--root", root, "crawl", "status", queued["crawl_id"], "--json"))
     assert first["state"] == "done" and first["counts"]["stored"] == ran[0]["pages_stored"]
 
     sched = last_json(webmill("--root", root, "crawl", "schedule", spec, "--every", "7d", "--json"))
     assert sched["every_s"] == 7 * 86400
-    ran = last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"]
+    ran = last_json(webmill("--root", root, "scheduler", "--once", "--allow-private-networks", "--json"))["ran"]
     assert len(ran) == 1  # due now; the next run is a week away
-    assert last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"] == []
+    assert last_json(webmill("--root", root, "scheduler", "--once", "--allow-private-networks", "--json"))["ran"] == []
     # the recrawl asked with If-Modified-Since: unchanged pages are 304s, logged and not stored again
     log = crawl_log(root, ran[0]["id"])
     outcomes = {r["outcome"] for r in log}
@@ -35,7 +35,7 @@ def test_cancel_a_queued_crawl(tmp_path, fault_site):
     spec = write_spec(tmp_path / "spec.toml", seeds=[fault_site.url("index.html")], allow_private_networks=True)
     job = last_json(webmill("--root", root, "crawl", "submit", spec, "--json"))
     assert last_json(webmill("--root", root, "crawl", "cancel", job["crawl_id"], "--json"))["state"] == "cancelled"
-    assert last_json(webmill("--root", root, "scheduler", "--once", "--json"))["ran"] == []
+    assert last_json(webmill("--root", root, "scheduler", "--once", "--allow-private-networks", "--json"))["ran"] == []
     out = webmill("--root", root, "crawl", "status", "no-such-id", check=False)
     assert out.returncode == 2 and "no such crawl" in out.stderr
 

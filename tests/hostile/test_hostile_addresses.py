@@ -146,3 +146,57 @@ def test_disguised_private_seeds_and_redirects_never_connect(tmp_path, hostile):
     o = s["outcomes"]
     assert o.get("private_network", 0) >= len(disguised) + 1, o  # every disguise, and the redirect
     assert s["urls_attempted"] <= 30 + len(seeds) + 5, s  # the budget bounds the requests, not the links
+
+
+def _metadata_stand_in(folder):
+    """A page on 127.0.0.1 standing in for a cloud's metadata endpoint (169.254.169.254)."""
+    folder.mkdir()
+    (folder / "index.html").write_text(
+        "<html><head><title>latest/meta-data</title></head><body><p>iam/security-credentials/role: "
+        + "INSTANCE-ROLE-SECRET " * 60
+        + "</p></body></html>"
+    )
+    return folder
+
+
+def _root_holds(root, marker: bytes) -> list[str]:
+    import gzip
+
+    found = []
+    for p in root.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            if p.suffix == ".gz":
+                try:
+                    data = gzip.decompress(data)
+                except OSError:
+                    pass
+            if marker in data:
+                found.append(str(p))
+    return found
+
+
+def test_a_stored_spec_never_opens_private_networks_to_the_scheduler(tmp_path, hostile):
+    """Anyone who can write the root can queue a job whose spec says allow_private_networks = true:
+    the scheduler runs it with its own policy (no flag: private addresses refused). With
+    `webmill scheduler --allow-private-networks` the operator opens them (tests/crawl/test_crawl_schedule.py)."""
+    from faultserver import fault_server
+    from helpers import last_json, write_spec
+
+    hostile.tried("queued spec with allow_private_networks = true")
+    root = tmp_path / "root"
+    with fault_server(_metadata_stand_in(tmp_path / "metadata")) as server:
+        spec = write_spec(tmp_path / "spec.toml", seeds=[server.url("index.html")], allow_private_networks=True, max_pages=5, retries=0)
+        out = _run("--root", root, "crawl", "submit", spec, "--json")
+        assert out.returncode == 0, out.stderr[-2000:]
+        out = _run("--root", root, "scheduler", "--once", "--json")
+        assert out.returncode == 0, out.stderr[-2000:]
+        ran = last_json(out)["ran"]
+        assert len(ran) == 1 and ran[0]["pages_stored"] == 0, ran
+        status = last_json(_run("--root", root, "crawl", "status", ran[0]["id"], "--json"))
+        assert status["counts"].get("private_network", 0) >= 1, status
+        assert _root_holds(root, b"INSTANCE-ROLE-SECRET") == []
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True, timeout=300)
