@@ -75,21 +75,63 @@ class ChatIds:
         return cls(ids[BOS], ids[END], {r: ids[t] for r, t in ROLE_TOKENS.items()})
 
 
-def check_messages(obj) -> tuple[list[dict] | None, str | None]:
-    """(messages, None) for a valid conversation, else (None, the reason it is skipped)."""
+# Bounds on a conversation file from elsewhere (``webmill sft --data``). A line is read at most
+# ``line_cap`` bytes at a time and skipped past that; a message's content is cut to
+# ``CHARS_PER_TOKEN`` characters per position of the row before it is tokenized (no BPE token
+# of a natural-language vocabulary is longer, so the cut never shortens what fits in the row):
+# an 8 MB line no longer costs a tokenization of 8 MB to keep 2,048 tokens of it.
+MIN_LINE_CAP = 1 << 20
+CHARS_PER_TOKEN = 32
+EXAMPLES_PER_REASON = 3
+
+
+def line_cap(seq_len: int) -> int:
+    """The longest line taken, in bytes: a row's worth of content as escaped JSON, at least 1 MiB."""
+    return max(MIN_LINE_CAP, 8 * CHARS_PER_TOKEN * (seq_len + 1))
+
+
+def bounded_lines(f, cap: int, digest=None) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read ``cap`` bytes at most; a longer line is read past in
+    64 KiB chunks (never held whole) and yields None. ``digest`` sees every byte of the file."""
+    while True:
+        line = f.readline(cap + 1)
+        if not line:
+            return
+        if digest is not None:
+            digest.update(line)
+        if len(line) <= cap or line.endswith(b"\n"):
+            yield line
+            continue
+        while not line.endswith(b"\n"):
+            line = f.readline(1 << 16)
+            if not line:
+                break
+            if digest is not None:
+                digest.update(line)
+        yield None
+
+
+def check_messages(obj) -> tuple[list[dict] | None, str | None, str | None]:
+    """(messages, None, None) for a valid conversation, else (None, the reason it is skipped, an
+    example of what was wrong). Reasons are a fixed set, so a file of a million distinct bad roles
+    makes one count, not a million."""
     messages = obj.get("messages") if isinstance(obj, dict) else None
     if not isinstance(messages, list) or not messages:
-        return None, "no messages list"
+        return None, "no messages list", None
     for m in messages:
         if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            return None, "a message without string content"
+            return None, "a message without string content", None
         if m.get("role") not in ROLES:
-            return None, f"unknown role {str(m.get('role'))[:20]!r}"
+            return None, "unknown role", str(m.get("role"))[:40]
         if any(s in m["content"] for s in ALL_SPECIALS):
-            return None, "content holds a special token's text"
+            return None, "content holds a special token's text", None
+        try:
+            m["content"].encode("utf-8")
+        except UnicodeEncodeError:
+            return None, "content is not valid Unicode (a lone surrogate)", None
     if not any(m["role"] == "assistant" for m in messages):
-        return None, "no assistant turn"
-    return messages, None
+        return None, "no assistant turn", None
+    return messages, None, None
 
 
 def render(tok, ids: ChatIds, messages: list[dict], *, generation_prompt: bool = False) -> tuple[list[int], list[bool]]:
@@ -127,8 +169,16 @@ class Encoded:
     train: dict = field(default_factory=dict)
     val: dict = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)  # reason → up to EXAMPLES_PER_REASON examples
     cropped: int = 0
     lines: int = 0
+
+    def skip(self, reason: str, example: str | None = None) -> None:
+        self.skipped[reason] += 1
+        if example is not None:
+            seen = self.examples.setdefault(reason, [])
+            if len(seen) < EXAMPLES_PER_REASON and example not in seen:
+                seen.append(example)
 
 
 def in_val(line: bytes, fraction: float) -> bool:
@@ -136,33 +186,39 @@ def in_val(line: bytes, fraction: float) -> bool:
     return int.from_bytes(h, "little") / 2**64 < fraction
 
 
-def read_conversations(lines: Iterator[bytes], tok, *, seq_len: int, val_fraction: float) -> Encoded:
-    """Tokenize a JSONL stream of conversations. The split is by a hash of each line (the same line
-    is always in the same split); ids are gathered in flat typed buffers (5 bytes a token), no
-    object per conversation."""
+def read_conversations(lines: Iterator[bytes | None], tok, *, seq_len: int, val_fraction: float) -> Encoded:
+    """Tokenize a JSONL stream of conversations (``bounded_lines``: None for a line past the cap).
+    The split is by a hash of each line (the same line is always in the same split); ids are
+    gathered in flat typed buffers (5 bytes a token), no object per conversation. Every bad line,
+    whatever is wrong with it, is counted under a reason and skipped."""
     ids = ChatIds.of(tok)
     out = Encoded()
     bufs = {split: (array("i"), bytearray(), array("q")) for split in ("train", "val")}  # ids, learn, lengths
     row = seq_len + 1
+    max_chars = CHARS_PER_TOKEN * row
     for line in lines:
         out.lines += 1
+        if line is None:
+            out.skip("line too long")
+            continue
         if not line.strip():
-            out.skipped["empty line"] += 1
+            out.skip("empty line")
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
-            out.skipped["not JSON"] += 1
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's recursion limit
+            out.skip("not JSON")
             continue
-        messages, why = check_messages(obj)
+        messages, why, example = check_messages(obj)
         if why:
-            out.skipped[why] += 1
+            out.skip(why, example)
             continue
+        messages = [{**m, "content": m["content"][:max_chars]} for m in messages]
         conv, learn = render(tok, ids, messages)
         if len(conv) > row:
             conv, learn = crop(conv, learn, ids, row)
             if not any(learn[1:]):
-                out.skipped[f"no assistant token within seq_len {seq_len}"] += 1
+                out.skip("no assistant token within seq_len")
                 continue
             out.cropped += 1
         buf_ids, buf_learn, buf_lens = bufs["val" if in_val(line.strip(), val_fraction) else "train"]

@@ -71,15 +71,9 @@ def make_sft_plan(root: CorpusRoot, cfg: dict, *, base: str, data: str | None, n
         raise UserError(f"[sft] seq_len = {seq_len} is longer than the model's context ({base_model.cfg.max_seq_len - 1})")
     added = chatlib.add_chat_tokens(tok)
     ids = chatlib.ChatIds.of(tok)
-    source, lines = _conversation_source(root, run, base_files, data, cfg, say)
     digest = hashlib.sha256()
-
-    def hashed():
-        for line in lines:
-            digest.update(line)
-            yield line
-
-    enc = chatlib.read_conversations(hashed(), tok, seq_len=seq_len, val_fraction=cfg["val_fraction"])
+    source, lines = _conversation_source(root, run, base_files, data, cfg, say, chatlib.line_cap(seq_len), digest)
+    enc = chatlib.read_conversations(lines, tok, seq_len=seq_len, val_fraction=cfg["val_fraction"])
     kept = len(enc.train["offsets"]) - 1 + len(enc.val["offsets"]) - 1
     if len(enc.train["offsets"]) < 2:
         reasons = ", ".join(f"{why}: {n:,}" for why, n in enc.skipped.most_common()) or "the file is empty"
@@ -108,6 +102,7 @@ def make_sft_plan(root: CorpusRoot, cfg: dict, *, base: str, data: str | None, n
             "assistant_tokens": int(enc.train["learn"].sum()),
             "cropped": enc.cropped,
             "skipped": dict(enc.skipped),
+            "skipped_examples": enc.examples,
         },
         "sft": {**cfg, "seq_len": seq_len},
     }
@@ -133,13 +128,14 @@ def _base_seq_len(base: RunFiles) -> int:
     return int(base.read_json("plan.json")["train"]["seq_len"])
 
 
-def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, cfg: dict, say):
-    """(what to call the conversations, an iterator of their lines): the user's JSONL, or
-    conversations synthesized from the pretraining run's shards into the run's folder."""
+def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, cfg: dict, say, cap: int, digest):
+    """(what to call the conversations, an iterator of their lines, each at most ``cap`` bytes or
+    None): the user's JSONL, or conversations synthesized from the pretraining run's shards into
+    the run's folder. ``digest`` sees every byte."""
     if data is not None:
         if not os.path.isfile(data):
             raise UserError(f"--data {data}: no such file")
-        return os.path.abspath(data), _file_lines(data)
+        return os.path.abspath(data), _file_lines(data, cap, digest)
     from webmill.train import conversations
     from webmill.train.plan import input_paths
 
@@ -149,12 +145,13 @@ def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, 
     n = conversations.write_jsonl(conversations.from_parts(root.fs, paths, cfg["synthesize_limit"]), buf)
     run.write_bytes(buf.getvalue(), SYNTHESIZED)
     say(f"sft: {n:,} conversations synthesized from {plan['data']['name']}'s pages into {run.display(SYNTHESIZED)}")
-    return run.display(SYNTHESIZED), iter(buf.getvalue().splitlines(keepends=True))
+    buf.seek(0)
+    return run.display(SYNTHESIZED), chatlib.bounded_lines(buf, cap, digest)
 
 
-def _file_lines(path: str):
+def _file_lines(path: str, cap: int, digest):
     with open(path, "rb") as f:
-        yield from f
+        yield from chatlib.bounded_lines(f, cap, digest)
 
 
 def _npz(arrays: dict) -> bytes:

@@ -79,12 +79,13 @@ def test_bad_conversations_are_counted_by_reason_and_skipped(tok):
         "not JSON": 1,
         "empty line": 1,
         "no assistant turn": 1,
-        "unknown role 'wizard'": 1,
+        "unknown role": 1,
         "content holds a special token's text": 1,
         "a message without string content": 1,
         "no messages list": 1,
-        "no assistant token within seq_len 64": 1,
+        "no assistant token within seq_len": 1,
     }
+    assert enc.examples == {"unknown role": ["wizard"]}
     assert enc.cropped == 1 and enc.lines == len(lines)
     kept = len(enc.train["offsets"]) - 1 + len(enc.val["offsets"]) - 1
     assert kept == 2 and len(enc.val["offsets"]) == 2  # a file without a val hash still holds one out
