@@ -44,7 +44,8 @@ def test_hostile_conversation_lines_are_counted_and_skipped(corpus, tmp_path, sm
                 long_msg = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "word " * 180_000}]}
                 f.write((json.dumps(long_msg) + "\n").encode())
         for i in range(20_000):
-            f.write((json.dumps({"messages": [{"role": f"role-{i}", "content": "x"}, {"role": "assistant", "content": "y"}]}) + "\n").encode())
+            bad_role = {"messages": [{"role": f"role-{i}", "content": "x"}, {"role": "assistant", "content": "y"}]}
+            f.write((json.dumps(bad_role) + "\n").encode())
     args = ["--root", corpus, "--config", small_config, "sft", "base", "--data", data, "--name", "chat", "--max-steps", "2", "--json"]
     import subprocess
 
