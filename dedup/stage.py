@@ -111,11 +111,13 @@ def _refuse_old_index(root: CorpusRoot) -> None:
 
 
 def run_dedup(root: CorpusRoot, ray, inputs: list[str], run: str, cfg: DedupConfig, *, on_progress=None) -> dict:
-    from webmill.locks import run_lock
+    from webmill.locks import folder_lock, run_lock
 
     for ds in inputs:
         check_dataset_path(ds, "dedup input")
-    with run_lock(root, paths.DEDUP, run):
+    # every dedup run extends and reads the one band index (dedup/_index/, its _plan.json): two runs
+    # of different names at once lost each other's plan entries and gave documents one index twice
+    with folder_lock(root, paths.DEDUP_INDEX), run_lock(root, paths.DEDUP, run):
         return _run_dedup_locked(root, ray, inputs, run, cfg, on_progress=on_progress)
 
 

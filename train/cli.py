@@ -166,18 +166,21 @@ def sft(ctx, run, data, name, resume, epochs, max_steps, stop_after, device, as_
 
     from webmill.errors import UserError
     from webmill.settings import override
-    from webmill.train.sft import make_sft_plan, resume_sft_plan, sft_loop
+    from webmill.train.sft import make_sft_plan, resume_sft_plan, sft_lock, sft_loop
 
     cfg = override(ctx.config.sft, section="sft", epochs=epochs, max_steps=max_steps, stop_after=stop_after, device=device)
     root = ctx.root()
-    if resume:
-        plan = resume_sft_plan(root, resume)
-        plan["sft"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in ("stop_after", "device")})
-    elif run:
-        plan = make_sft_plan(root, dataclasses.asdict(cfg), base=run, data=data, name=name, say=lambda m: click.echo(m, err=True))
-    else:
+    if not resume and not run:
         raise UserError("webmill sft: name the pretrained RUN to fine-tune (or --resume NAME)")
-    s = sft_loop(plan)
+    # one process per fine-tuning run: two at once trained into one folder, each writing
+    # checkpoints, metrics and final/ over the other's
+    with sft_lock(root, resume=resume, base=run, name=name):
+        if resume:
+            plan = resume_sft_plan(root, resume)
+            plan["sft"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in ("stop_after", "device")})
+        else:
+            plan = make_sft_plan(root, dataclasses.asdict(cfg), base=run, data=data, name=name, say=lambda m: click.echo(m, err=True))
+        s = sft_loop(plan)
     d = s["data"]
     skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(d["skipped"].items())) or "none"
     lines = [

@@ -55,14 +55,29 @@ WINDOW_BATCHES = 16
 
 
 # the plan ------------------------------------------------------------------------
+def sft_run_name(root: CorpusRoot, base: str, name: str | None) -> str:
+    """The fine-tuned run's name: ``--name``, else the pretrained run's name + ``-sft``."""
+    from webmill.train.plan import run_of
+
+    return check_name(name or f"{os.path.basename(run_of(root, base))}-sft", "run name")
+
+
+def sft_lock(root: CorpusRoot, *, resume: str | None, base: str | None, name: str | None):
+    """The run lock (``webmill.locks``) of the run a ``webmill sft`` writes."""
+    from webmill.locks import run_lock
+    from webmill.train.plan import run_of
+
+    folder, run = os.path.split(run_of(root, resume)) if resume else (layout.RUNS, sft_run_name(root, base, name))
+    return run_lock(root, folder, run)
+
+
 def make_sft_plan(root: CorpusRoot, cfg: dict, *, base: str, data: str | None, name: str | None, say=lambda _m: None) -> dict:
     from webmill.train.generate import load_run
     from webmill.train.plan import run_of
 
     base_files = RunFiles(root, run_of(root, base))
     base_model, tok = load_run(base_files, torch.device("cpu"))
-    base_name = os.path.basename(base_files.rel)
-    name = check_name(name or f"{base_name}-sft", "run name")
+    name = sft_run_name(root, base, name)
     run = RunFiles(root, layout.run(name))
     if run.exists("plan.json"):
         raise UserError(f"run {name} exists ({run.display()}); `webmill sft --resume {name}` continues it")

@@ -155,7 +155,18 @@ def check_reusable(root: CorpusRoot, name: str, finished: list[dict]) -> None:
 
 
 def train_point(plan: dict) -> dict:
-    """One grid run (a Ray task): its held-out loss, reused from ``final/`` when it finished before."""
+    """One grid run (a Ray task): its held-out loss, reused from ``final/`` when it finished before.
+    Each point holds its own run lock too, for a task Ray retried while the first attempt still runs."""
+    import posixpath
+
+    from webmill.locks import run_lock
+
+    folder, label = posixpath.split(plan["run"])
+    with run_lock(RunFiles.of(plan).root, folder, label):
+        return _train_point(plan)
+
+
+def _train_point(plan: dict) -> dict:
     import torch
 
     from webmill.train.plan import save_plan
@@ -287,10 +298,29 @@ def grid_notes(points: list[dict], corpus_tokens: int | None, predictions: list[
 
 
 def run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens, budgets, target_params, ray_fn, on_result=None) -> dict:
+    """The sweep under its run lock (``sweeps/<name>/``, ``webmill.locks``): two sweeps of one name
+    at once trained the same grid runs twice and wrote one sweep.json over the other."""
+    from webmill.locks import run_lock
+
+    with run_lock(root, layout.SWEEPS, check_name(name, "sweep name")):
+        return _run_sweep(
+            root,
+            cfg,
+            shards=shards,
+            name=name,
+            sizes=sizes,
+            tokens=tokens,
+            budgets=budgets,
+            target_params=target_params,
+            ray_fn=ray_fn,
+            on_result=on_result,
+        )
+
+
+def _run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, tokens, budgets, target_params, ray_fn, on_result=None) -> dict:
     from webmill.runtime import run_tasks
     from webmill.shards.training import newest_shard_set, read_manifest
 
-    check_name(name, "sweep name")
     shards = shards or newest_shard_set(root)
     plans = make_grid(root, cfg, shards=shards, name=name, sizes=sizes, tokens=tokens)
     points = []

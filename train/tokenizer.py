@@ -119,16 +119,36 @@ def tokenizer_folder(root, shards: str) -> tuple[str, ...]:
     return (shards.strip("/"), "_tokenizer")
 
 
+def shard_set_lock(root, shards: str):
+    """The shard set's run lock (``webmill.locks``), the one ``webmill shard`` takes: the tokenizer
+    stage writes the set's tokenizer, token files and manifest, and must not while the set is
+    rewritten (or by two processes at once). A document dataset path (``dedup/x/docs``) is only read."""
+    import contextlib
+
+    from webmill.locks import run_lock
+
+    if "/" in shards.strip("/"):
+        return contextlib.nullcontext()
+    return run_lock(root, layout.SHARDS, shards)
+
+
 def train_for_shards(
     root, shards: str | None, *, vocab_size: int, max_chars: int, doc_cap: int, heldout_docs: int = 2000, on_progress=None, ray_fn=None
 ) -> dict:
     """Train on the shard set's train split, measure chars/token on its held-out split, count tokens per shard."""
+    from webmill.shards.training import newest_shard_set
+
+    shards = shards or newest_shard_set(root)
+    with shard_set_lock(root, shards):
+        return _train_for_shards(root, shards, vocab_size, max_chars, doc_cap, heldout_docs, on_progress, ray_fn)
+
+
+def _train_for_shards(root, shards: str, vocab_size: int, max_chars: int, doc_cap: int, heldout_docs: int, on_progress, ray_fn) -> dict:
     import tempfile
 
     from webmill.shards.reader import DatasetReader
-    from webmill.shards.training import newest_shard_set, read_manifest, write_manifest
+    from webmill.shards.training import read_manifest, write_manifest
 
-    shards = shards or newest_shard_set(root)
     folder = tokenizer_folder(root, shards)
     is_set = root.exists(layout.shard_manifest(shards))  # a shard set, not a document dataset
     train_ds = layout.shard_split(shards, "train") if is_set else shards
@@ -163,7 +183,7 @@ def train_for_shards(
         manifest = read_manifest(root, shards)
         manifest["tokenizer"] = {**info, "path": "/".join(folder)}
         write_manifest(root, shards, manifest)
-        info["tokens"] = encode_shard_set(root, shards, on_progress=on_progress, ray_fn=ray_fn)["tokens"]
+        info["tokens"] = _encode_shard_set(root, shards, on_progress=on_progress, ray_fn=ray_fn)["tokens"]
     return {**info, "shards": shards, "path": root.display(*folder)}
 
 
@@ -171,6 +191,11 @@ def encode_shard_set(root, shards: str, *, on_progress=None, ray_fn=None) -> dic
     """Encode every shard of a set with its tokenizer (one Ray task per shard,
     ``webmill.train.token_files``): token files and indexes, each shard's exact token count,
     and the manifest's ``encoding``. The manifest, written last, commits them."""
+    with shard_set_lock(root, shards):
+        return _encode_shard_set(root, shards, on_progress=on_progress, ray_fn=ray_fn)
+
+
+def _encode_shard_set(root, shards: str, *, on_progress=None, ray_fn=None) -> dict:
     from webmill.runtime import ensure_ray, run_tasks
     from webmill.shards.training import read_manifest, write_manifest
     from webmill.train import token_files

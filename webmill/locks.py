@@ -37,10 +37,15 @@ class RunLocked(UserError):
     """Another webmill process is writing the same stage run."""
 
 
-@contextlib.contextmanager
 def run_lock(root, stage: str, run: str):
+    """The lock of one stage run, ``<stage>/<run>/`` (the name checked as a path part)."""
     check_name(run, f"name under {stage}/" if stage else "run name")
-    where = f"{stage}/{run}" if stage else run
+    return folder_lock(root, f"{stage}/{run}" if stage else run)
+
+
+@contextlib.contextmanager
+def folder_lock(root, where: str):
+    """The lock of a folder of the root that several runs share (``dedup/_index``), or of a run's."""
     if root.is_local:
         with _file_lock(root, where):
             yield
