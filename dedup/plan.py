@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from webmill.errors import UserError
-from webmill.shards import CorpusRoot, DatasetReader, layout
+from webmill.shards import CorpusRoot, DatasetReader, jsonfile, layout
 
 PLAN = layout.DEDUP_PLAN
 
@@ -46,13 +46,16 @@ class IndexPlan:
     def load(cls, root: CorpusRoot, lsh: str) -> "IndexPlan":
         if not root.exists(PLAN):
             return cls(lsh, [])
-        doc = json.loads(root.read_bytes(PLAN))
+        doc = jsonfile.read(root, PLAN, required={"lsh": str, "parts": list})
         if doc["lsh"] != lsh:
             raise UserError(
                 f"{root.display('dedup/_index')}: the band index was built with other [dedup] "
                 "ngram/bands/rows/seed; use those settings or a new root"
             )
-        return cls(lsh, [PlannedPart(**p) for p in doc["parts"]])
+        try:
+            return cls(lsh, [PlannedPart(**p) for p in doc["parts"]])
+        except TypeError:
+            raise jsonfile.DamagedFile(f"{root.display(PLAN)}: damaged file (a part entry of another shape)") from None
 
     def extend(self, root: CorpusRoot, inputs: list[str]) -> list[PlannedPart]:
         """Add the inputs' parts not planned yet (in dataset, part order), save, and return

@@ -51,7 +51,7 @@ from webmill.dedup.index import BAND_SCHEMA, INDEX_BANDS, INDEX_DOC_SCHEMA, INDE
 from webmill.dedup.plan import IndexPlan
 from webmill.errors import UserError
 from webmill.names import check_dataset_path
-from webmill.shards import CorpusRoot, DatasetWriter, Manifest
+from webmill.shards import CorpusRoot, DatasetWriter, Manifest, jsonfile
 from webmill.shards import layout as paths
 
 PARTITION_DOCS = 250_000  # documents per hash partition: sets the partitions from the corpus size alone
@@ -79,10 +79,8 @@ class _Phases:
         self.root, self.work, self.fp = root, work, fp
 
     def done(self, phase: str) -> dict | None:
-        if not self.root.exists(self.work, f"{phase}.json"):
-            return None
-        doc = json.loads(self.root.read_bytes(self.work, f"{phase}.json"))
-        return doc if doc.get("fingerprint") == self.fp else None
+        doc = jsonfile.marker(self.root, self.work, f"{phase}.json")
+        return doc if doc is not None and doc.get("fingerprint") == self.fp else None
 
     def start(self, phase: str, *datasets: str) -> None:
         """A phase not committed starts from nothing: what an earlier attempt with another

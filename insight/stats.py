@@ -3,11 +3,10 @@ from single-column DuckDB scans where they do not (outcomes, hosts, lengths)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from webmill.insight.views import connect
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.manifest import Manifest
 from webmill.shards.root import CorpusRoot
 from webmill.shards.training import list_shard_sets, read_manifest
@@ -23,7 +22,8 @@ def corpus_stats(root: CorpusRoot, *, top: int = 10) -> dict:
     out["dedup"] = _dedup(root, con, views)
     out["docs"] = _docs(con, views, top)
     out["shards"] = _shards(root)
-    out["training"] = _training(root)
+    out["damaged"] = []
+    out["training"] = _training(root, out["damaged"])
     out["funnel"] = _funnel(out)
     return out
 
@@ -142,11 +142,15 @@ def _shards(root) -> dict:
     return sets
 
 
-def _training(root) -> dict:
+def _training(root, damaged: list[str]) -> dict:
     runs = {}
     for name in root.listdir(layout.RUNS):
         if root.exists(layout.run(name), "summary.json"):
-            s = json.loads(root.read_bytes(layout.run(name), "summary.json"))
+            try:
+                s = jsonfile.read(root, layout.run(name), "summary.json")
+            except jsonfile.DamagedFile as e:  # one run's damaged summary must not hide the whole root
+                damaged.append(str(e))
+                continue
             keys = ("kind", "step", "max_steps", "tokens_seen", "train_loss", "val_loss", "val_unigram_entropy", "parameters", "finished")
             runs[name] = {k: s.get(k) for k in keys}
     return runs
@@ -208,4 +212,6 @@ def render(s: dict) -> list[str]:
             lines.append(f"  run {name} (fine-tuned): step {r['step']}/{r['max_steps']}, held-out assistant-token loss {val}")
         else:
             lines.append(f"  run {name}: step {r['step']}/{r['max_steps']}, {r['tokens_seen'] or 0:,} tokens, val loss {val}")
+    for line in s.get("damaged", []):
+        lines.append(f"  skipped {line}")
     return lines

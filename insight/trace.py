@@ -12,7 +12,6 @@ scan; nothing is held but the matching rows, so it works the same on an ``s3://`
 
 from __future__ import annotations
 
-import json
 import posixpath
 
 import pyarrow.compute as pc
@@ -20,7 +19,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from webmill.errors import UserError
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.manifest import run_datasets
 from webmill.shards.reader import DatasetReader
 from webmill.shards.root import CorpusRoot
@@ -101,8 +100,8 @@ def run_records(root: CorpusRoot) -> list[dict]:
         for parts, finished in ((("final", "training.json"), True), (("plan.json",), False)):
             if root.exists(layout.run(name), *parts):
                 try:
-                    doc = json.loads(root.read_bytes(layout.run(name), *parts))
-                except ValueError:
+                    doc = jsonfile.read(root, layout.run(name), *parts)
+                except jsonfile.DamagedFile:
                     break
                 data = doc.get("data", {})
                 sums = data.get("shards_sha256", data.get("sha256", {})) or {}

@@ -22,7 +22,7 @@ from webmill.dedup.stage import DedupStage
 from webmill.errors import UserError
 from webmill.progress import Progress
 from webmill.runtime import take_task_nodes
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.root import CorpusRoot
 from webmill.shards.stage import ShardStage
 from webmill.stage import Chain, fingerprint, is_committed
@@ -37,10 +37,7 @@ STATE = "pipeline.json"
 def load_state(root: CorpusRoot) -> dict:
     if not root.exists(STATE):
         return {"stages": {}}
-    try:
-        return json.loads(root.read_bytes(STATE))
-    except ValueError as e:
-        raise UserError(f"{root.display(STATE)}: corrupt pipeline state ({e})") from None
+    return jsonfile.read(root, STATE, required={"stages": dict})
 
 
 def save_state(root: CorpusRoot, state: dict) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from webmill.errors import CorruptPartError, UserError
 from webmill.names import check_dataset_path
+from webmill.shards import jsonfile
+from webmill.shards.jsonfile import PARSE_ERRORS
 from webmill.shards.root import CorpusRoot
 
 COMMITS = "_commits"
@@ -107,8 +109,10 @@ class Manifest:
             if mi.type == pafs.FileType.File and mi.mtime is not None:
                 try:
                     doc = json.loads(root.read_bytes(dataset, MANIFEST))
-                except ValueError:
+                except PARSE_ERRORS:
                     doc = {}
+                if not isinstance(doc, dict) or not isinstance(doc.get("records") or {}, dict):
+                    doc = {}  # the consolidated manifest is only a cache of the commit records, read again below
                 cutoff = mi.mtime.timestamp() - FRESH_SECONDS
                 for name, rec in (doc.get("records") or {}).items():
                     info = infos.get(name)
@@ -128,7 +132,7 @@ class Manifest:
             for p in rec.parts:  # a part path is joined to the root, deleted and read: never outside the dataset
                 check_dataset_path(p["path"], "part")
             return rec
-        except (ValueError, TypeError, KeyError, UserError) as e:
+        except (*PARSE_ERRORS, TypeError, KeyError, UserError) as e:
             raise CorruptPartError(f"{root.display(dataset, COMMITS, name)}: corrupt commit record ({e})") from None
 
     @classmethod
@@ -202,7 +206,4 @@ class Manifest:
         """The consolidated manifest, or None where none was written."""
         if not root.exists(dataset, MANIFEST):
             return None
-        try:
-            return json.loads(root.read_bytes(dataset, MANIFEST))
-        except ValueError as e:
-            raise CorruptPartError(f"{root.display(dataset, MANIFEST)}: corrupt manifest ({e})") from None
+        return jsonfile.read(root, dataset, MANIFEST)

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from webmill.errors import UserError
 from webmill.names import check_dataset_path
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.config import ShardsConfig
 from webmill.shards.manifest import Manifest, is_dataset, run_datasets
 from webmill.shards.reader import DatasetReader
@@ -216,7 +216,7 @@ def _map_pass(root, base, readers, keep_p, n_buckets, cfg, fp, on_progress) -> t
     from webmill.runtime import run_tasks
 
     marker = (base, BUCKETS, "_pass.json")
-    if not (root.exists(*marker) and json.loads(root.read_bytes(*marker)).get("fingerprint") == fp):
+    if (jsonfile.marker(root, *marker) or {}).get("fingerprint") != fp:
         root.delete(base, BUCKETS)
         root.write_bytes_atomic(json.dumps({"fingerprint": fp}).encode(), *marker)
     tasks, names = [], []
@@ -240,10 +240,9 @@ def _map_part(root, base, name, dataset, path, p_keep, n_buckets, seed, val_frac
     from webmill.shards.reader import open_part
 
     done = (base, BUCKETS, name + ".json")
-    if root.exists(*done):
-        rec = json.loads(root.read_bytes(*done))
-        if rec.get("fingerprint") == fp:
-            return rec
+    rec = jsonfile.marker(root, *done)
+    if rec is not None and rec.get("fingerprint") == fp:
+        return rec
     pf = open_part(root, dataset, {"path": path})
     tables, keys = [], []
     for g in range(pf.num_row_groups):
@@ -340,10 +339,22 @@ def read_manifest(root: CorpusRoot, name: str, *, missing_ok: bool = False) -> d
         if missing_ok:
             return None
         raise UserError(f"training shards {root.display(layout.shard_set(name))}: not found (run `webmill shard`)")
-    try:
-        return json.loads(root.read_bytes(layout.shard_manifest(name)))
-    except ValueError as e:
-        raise UserError(f"{root.display(layout.shard_manifest(name))}: corrupt manifest ({e})") from None
+    return check_manifest(jsonfile.read(root, layout.shard_manifest(name)), root.display(layout.shard_manifest(name)))
+
+
+def check_manifest(doc: dict, shown: str) -> dict:
+    """A shard set's manifest of the shape ``build_shards`` writes: its splits, each a list of shards
+    with a path and a checksum (what training, the tokenizer stage and stats index into)."""
+    jsonfile.check_keys(doc, {"name": str, "splits": dict, "fingerprint": str}, shown)
+    for split in ("train", "val"):
+        if not isinstance(doc["splits"].get(split), dict):
+            raise jsonfile.DamagedFile(f"{shown}: damaged file (no {split} split)")
+        jsonfile.check_keys(doc["splits"][split], {"shards": list}, shown, f"splits.{split}.")
+        for shard in doc["splits"][split]["shards"]:
+            if not isinstance(shard, dict):
+                raise jsonfile.DamagedFile(f"{shown}: damaged file (a shard of splits.{split} is not a table)")
+            jsonfile.check_keys(shard, {"path": str, "sha256": str}, shown, f"a shard of splits.{split}: ")
+    return doc
 
 
 def write_manifest(root: CorpusRoot, name: str, manifest: dict) -> None:

@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load
 
 from webmill.errors import UserError, first_line
+from webmill.shards import jsonfile
 from webmill.train.runfiles import RunFiles, tensors_bytes, torch_bytes
 
 CHECKPOINTS = "checkpoints"
@@ -60,9 +61,10 @@ def latest(run: RunFiles) -> str | None:
 
 def read_state(run: RunFiles, name: str) -> dict:
     try:
-        return json.loads(run.read_bytes(CHECKPOINTS, name, "state.json"))
-    except (OSError, ValueError) as e:
+        data = run.read_bytes(CHECKPOINTS, name, "state.json")
+    except OSError as e:
         raise UserError(f"{run.display(CHECKPOINTS, name, 'state.json')}: corrupt checkpoint file ({first_line(e)})") from None
+    return jsonfile.parse(data, run.display(CHECKPOINTS, name, "state.json"), required={"model": dict})
 
 
 def load_weights(data: bytes, shown: str) -> dict[str, torch.Tensor]:
@@ -70,6 +72,39 @@ def load_weights(data: bytes, shown: str) -> dict[str, torch.Tensor]:
         return load(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise UserError(f"{shown}: corrupt checkpoint file ({first_line(e)})") from None
+
+
+def header_shapes(data: bytes, shown: str) -> dict[str, list[int]]:
+    """Tensor name → shape from a safetensors file's header (8 bytes of length, then JSON), read
+    without loading a tensor."""
+    import struct
+
+    if len(data) < 8:
+        raise UserError(f"{shown}: corrupt checkpoint file (shorter than its header)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(len(data) - 8, 100 << 20):
+        raise UserError(f"{shown}: corrupt checkpoint file (a header of {n:,} bytes)")
+    header = jsonfile.parse(data[8 : 8 + n], shown)
+    try:
+        return {k: [int(x) for x in v["shape"]] for k, v in header.items() if k != "__metadata__"}
+    except (TypeError, KeyError, ValueError):
+        raise UserError(f"{shown}: corrupt checkpoint file (a tensor entry without a shape)") from None
+
+
+def check_shapes(cfg, data: bytes, shown: str) -> None:
+    """The weights' shapes, from their header, against the model ``cfg`` describes (built on the
+    meta device: nothing allocated), before the model is allocated for real."""
+    from webmill.train.model import LlamaLM
+
+    with torch.device("meta"):
+        expected = {k: list(v.shape) for k, v in LlamaLM(cfg).state_dict().items()}
+    if cfg.tie_embeddings:
+        expected.pop("lm_head.weight", None)
+    found = header_shapes(data, shown)
+    if found != expected:
+        diff = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+        k = diff[0]
+        raise UserError(f"{shown}: does not match the model config ({k}: {found.get(k)} in the file, {expected.get(k)} in the config)")
 
 
 def load_model(model, data: bytes, shown: str) -> None:
@@ -83,7 +118,9 @@ def load_model(model, data: bytes, shown: str) -> None:
 def restore(run: RunFiles, name: str, model, optimizer, device) -> dict:
     """Weights, optimizer, RNG; returns the JSON state. Any unreadable file is named in the error."""
     state = read_state(run, name)
-    load_model(model, run.read_bytes(CHECKPOINTS, name, "model.safetensors"), run.display(CHECKPOINTS, name, "model.safetensors"))
+    weights, shown = run.read_bytes(CHECKPOINTS, name, "model.safetensors"), run.display(CHECKPOINTS, name, "model.safetensors")
+    check_shapes(model.cfg, weights, shown)
+    load_model(model, weights, shown)
     shown = run.display(CHECKPOINTS, name, "optimizer.pt")
     try:
         opt_state = torch.load(io.BytesIO(run.read_bytes(CHECKPOINTS, name, "optimizer.pt")), map_location=device, weights_only=True)

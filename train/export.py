@@ -17,7 +17,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 def export_final(plan: dict, run: RunFiles, model, summary: dict) -> str:
     """Write ``final/`` into the run's folder; ``training.json`` goes last, so on an object store
     a ``final/`` with it is complete."""
-    mcfg = ModelConfig(**plan["model"])
+    mcfg = ModelConfig.from_dict(plan["model"], "the run's plan.json")
     files = {
         "model.safetensors": tensors_bytes(weights_for_disk(model)),
         "config.json": _json(mcfg.to_hf()),

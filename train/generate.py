@@ -17,18 +17,21 @@ def load_run(run: RunFiles, device: torch.device):
     if not run.exists("final", "training.json") and not run.exists("plan.json"):
         raise UserError(f"{run.display()}: no such run")
     if run.exists("final", "training.json"):
-        mcfg = ModelConfig(**run.read_json("final", "training.json")["webmill_model"])
+        training = run.read_json("final", "training.json", required={"webmill_model": dict})
+        mcfg = ModelConfig.from_dict(training["webmill_model"], run.display("final", "training.json"))
         weights = ("final", "model.safetensors")
         tok = Tokenizer.from_str(run.read_bytes("final", "tokenizer.json").decode())
     else:
         name = ckpt.latest(run)
         if name is None:
             raise UserError(f"{run.display()}: neither final/ nor a checkpoint to generate from")
-        plan = run.read_json("plan.json")
-        mcfg, weights = ModelConfig(**plan["model"]), (ckpt.CHECKPOINTS, name, "model.safetensors")
+        plan = run.read_plan()
+        mcfg, weights = ModelConfig.from_dict(plan["model"], run.display("plan.json")), (ckpt.CHECKPOINTS, name, "model.safetensors")
         tok = load_tokenizer(run.root, plan["tokenizer"])
+    data = run.read_bytes(*weights)
+    ckpt.check_shapes(mcfg, data, run.display(*weights))
     model = LlamaLM(mcfg)
-    ckpt.load_model(model, run.read_bytes(*weights), run.display(*weights))
+    ckpt.load_model(model, data, run.display(*weights))
     model.to(device).eval()
     return model, tok
 

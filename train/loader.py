@@ -43,6 +43,7 @@ class TokenSlice:
     first_doc: int  # the group's first stored (non-empty) document, counted in the part
     docs: int  # non-empty documents in the group
     empty: int  # empty documents in the group (counted, not stored)
+    file_tokens: int = 0  # tokens in the whole token file (its size, checked against the manifest)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def token_slices(fs, entry: dict, groups: int) -> list[TokenSlice]:
         raise UserError(f"{entry['file']}: token index is for {len(entry['group_docs'])} row groups, the part has {groups}")
     out, first = [], 0
     for docs, empty in zip(entry["group_docs"], entry["group_empty"]):
-        out.append(TokenSlice(entry["file"], entry["index"], entry["dtype"], first, docs, empty))
+        out.append(TokenSlice(entry["file"], entry["index"], entry["dtype"], first, docs, empty, int(entry["tokens"])))
         first += docs
     return out
 
@@ -135,6 +136,7 @@ class PackedLoader:
         prefetch: int = 4,
     ):
         self.fs, self.units, self.tok = fs, units, tokenizer
+        self.vocab = tokenizer.get_vocab_size()
         self.seq_len, self.batch_rows, self.bos_id = seq_len, batch_rows, bos_id
         self.rank, self.world_size, self.workers, self.seed = rank, world_size, workers, seed
         self.max_doc_tokens = max_doc_tokens or 1024 * seq_len
@@ -188,7 +190,13 @@ class PackedLoader:
             from webmill.train.token_files import read_slice
 
             self.stats["empty_docs"] += unit.tokens.empty
-            return read_slice(self.fs, unit.tokens)
+            ids, lens = read_slice(self.fs, unit.tokens)
+            if ids.size and int(ids.max()) >= self.vocab:  # an id past the embedding table crashes the step
+                raise UserError(
+                    f"{unit.tokens.file}: token id {int(ids.max())} is past the tokenizer's vocabulary ({self.vocab:,}); "
+                    "re-run `webmill tokenizer encode`"
+                )
+            return ids, lens
         with self.fs.open_input_file(unit.path) as f:
             cols = ["text", "id"] if self.id_filter else ["text"]
             table = pq.ParquetFile(f).read_row_group(unit.group, columns=cols)

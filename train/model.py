@@ -26,6 +26,22 @@ PRESETS = {
 }
 
 
+# bounds on a model config read from a file: far past what webmill trains, far short of an
+# allocation that takes the machine down
+LIMITS = {
+    "vocab_size": 1 << 21,
+    "dim": 1 << 15,
+    "n_layers": 1024,
+    "n_heads": 1024,
+    "n_kv_heads": 1024,
+    "ffn_dim": 1 << 17,
+    "max_seq_len": 1 << 21,
+    "bos_id": 1 << 21,
+    "eos_id": 1 << 21,
+}
+MAX_PARAMS = 1e11
+
+
 @dataclass
 class ModelConfig:
     vocab_size: int
@@ -40,6 +56,51 @@ class ModelConfig:
     norm_eps: float = 1e-5
     bos_id: int = 0
     eos_id: int = 1
+
+    @classmethod
+    def from_dict(cls, d, shown: str) -> "ModelConfig":
+        """A config read from a file of the root (plan.json, training.json, a checkpoint's state),
+        checked before anything is allocated: known keys, integer sizes within ``LIMITS``, a model of
+        at most ``MAX_PARAMS`` parameters. An edited file is one line naming it, not an allocation of
+        whatever size it asks for."""
+        from webmill.shards.jsonfile import DamagedFile
+
+        def bad(why: str):
+            raise DamagedFile(f"{shown}: damaged file (model config: {why})")
+
+        if not isinstance(d, dict):
+            bad("not a table")
+        names = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            bad(f"unknown key {unknown[0]!r}")
+        for key, limit in LIMITS.items():
+            v = d.get(key)
+            if key not in d and key in ("bos_id", "eos_id"):
+                continue
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= limit:
+                bad(f"{key} = {str(v)[:20]} is not an integer in [0, {limit:,}]")
+        for key in ("rope_theta", "norm_eps"):
+            if key in d and (not isinstance(d[key], (int, float)) or isinstance(d[key], bool) or not 0 < d[key] < 1e12):
+                bad(f"{key} = {str(d[key])[:20]} is not a positive number")
+        if "tie_embeddings" in d and not isinstance(d["tie_embeddings"], bool):
+            bad("tie_embeddings is not true or false")
+        if min(d["dim"], d["n_layers"], d["n_heads"], d["n_kv_heads"], d["ffn_dim"], d["max_seq_len"], d["vocab_size"]) < 1:
+            bad("a size of 0")
+        if d["dim"] % d["n_heads"] or d["n_heads"] % d["n_kv_heads"]:
+            bad("dim is not a multiple of n_heads, or n_heads of n_kv_heads")
+        cfg = cls(**d)
+        if cfg.bos_id >= cfg.vocab_size or cfg.eos_id >= cfg.vocab_size:
+            bad("bos_id or eos_id past the vocabulary")
+        if cfg.param_estimate() > MAX_PARAMS:
+            bad(f"{cfg.param_estimate():.3g} parameters, more than {MAX_PARAMS:.0e}")
+        return cfg
+
+    def param_estimate(self) -> int:
+        """Parameters, from the config alone (nothing allocated)."""
+        kv = self.dim // self.n_heads * self.n_kv_heads
+        layer = self.dim * (2 * self.dim + 2 * kv) + 3 * self.dim * self.ffn_dim + 2 * self.dim
+        return self.vocab_size * self.dim * (1 if self.tie_embeddings else 2) + self.n_layers * layer + self.dim
 
     @classmethod
     def preset(cls, name: str, vocab_size: int, **over) -> "ModelConfig":

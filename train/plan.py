@@ -187,7 +187,7 @@ def resume_plan(root: CorpusRoot, run: str, cfg: TrainConfig | None) -> dict:
     files = RunFiles(root, run_of(root, run))
     if not files.exists("plan.json"):
         raise UserError(f"cannot resume {run}: {files.display('plan.json')} not found")
-    plan = files.read_json("plan.json")
+    plan = files.read_plan()
     plan.update({"run": files.rel, "run_dir": files.display(), "root": root.uri})
     if cfg is not None:
         new_model = model_config(cfg, load_tokenizer(root, plan["tokenizer"])).to_dict()

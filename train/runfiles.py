@@ -20,9 +20,12 @@ import uuid
 import pyarrow.fs as pafs
 
 from webmill.errors import UserError
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.objectstore import public_uri
 from webmill.shards.root import CorpusRoot, fsync_dir
+
+# what every plan (pretraining or fine-tuning) holds, and what the commands index into
+PLAN_KEYS = {"name": str, "model": dict, "tokenizer": str, "data": dict}
 
 
 def open_root(uri: str) -> CorpusRoot:
@@ -65,11 +68,17 @@ class RunFiles:
         except FileNotFoundError:
             raise UserError(f"{self.display(*parts)}: not found") from None
 
-    def read_json(self, *parts: str) -> dict:
-        try:
-            return json.loads(self.read_bytes(*parts))
-        except ValueError as e:
-            raise UserError(f"{self.display(*parts)}: corrupt run file ({e})") from None
+    def read_json(self, *parts: str, required: dict | None = None) -> dict:
+        """A JSON file of the run, through the root's one loader (``webmill.shards.jsonfile``)."""
+        return jsonfile.parse(self.read_bytes(*parts), self.display(*parts), required=required)
+
+    def read_plan(self) -> dict:
+        """``plan.json``, of the shape a plan has (a crafted or damaged one is one line)."""
+        plan = self.read_json("plan.json", required=PLAN_KEYS)
+        jsonfile.check_keys(plan["data"], {"train": list, "val": list}, self.display("plan.json"), "data.")
+        if not all(isinstance(p, str) for p in plan["data"]["train"] + plan["data"]["val"]):
+            raise jsonfile.DamagedFile(f"{self.display('plan.json')}: damaged file (a path in data that is not a string)")
+        return plan
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
         self.root.write_bytes_atomic(data, self.rel, *parts)

@@ -131,7 +131,7 @@ def resume_sft_plan(root: CorpusRoot, name: str) -> dict:
     run = RunFiles(root, run_of(root, name))
     if not run.exists("plan.json"):
         raise UserError(f"cannot resume {name}: {run.display('plan.json')} not found")
-    plan = run.read_json("plan.json")
+    plan = run.read_plan()
     if plan.get("kind") != "sft":
         raise UserError(f"{run.display()}: a pretraining run, not a fine-tuning one (`webmill train --resume` continues it)")
     return {**plan, "root": root.uri, "run": run.rel, "run_dir": run.display()}
@@ -140,7 +140,7 @@ def resume_sft_plan(root: CorpusRoot, name: str) -> dict:
 def _base_seq_len(base: RunFiles) -> int:
     if base.exists("final", "training.json"):
         return int(base.read_json("final", "training.json")["train_config"]["seq_len"])
-    return int(base.read_json("plan.json")["train"]["seq_len"])
+    return int(base.read_plan()["train"]["seq_len"])
 
 
 def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, cfg: dict, say, cap: int, digest):
@@ -154,7 +154,7 @@ def _conversation_source(root, run: RunFiles, base: RunFiles, data: str | None, 
     from webmill.train import conversations
     from webmill.train.plan import input_paths
 
-    plan = base.read_json("plan.json")
+    plan = base.read_plan()
     paths = list(dict.fromkeys(input_paths(root, plan["data"], "train") + input_paths(root, plan["data"], "val")))
     buf = io.BytesIO()
     n = conversations.write_jsonl(conversations.from_parts(root.fs, paths, cfg["synthesize_limit"]), buf)
@@ -343,7 +343,7 @@ def sft_loop(plan: dict) -> dict:
     tok = load_tokenizer(run.root, plan["tokenizer"])
     chat_ids = chatlib.ChatIds.of(tok)
     pad = toklib.special_ids(tok)["pad"]
-    model = LlamaLM(ModelConfig(**plan["model"]))
+    model = LlamaLM(ModelConfig.from_dict(plan["model"], f"{plan['run_dir']}/plan.json"))
     train, val = load_split(run, "train"), load_split(run, "val")
     batches = ConversationBatches(train, micro_batch=cfg["micro_batch"], seq_len=cfg["seq_len"], seed=cfg["seed"], pad_id=pad)
     max_steps = cfg["max_steps"] or cfg["epochs"] * len(batches)
@@ -461,7 +461,7 @@ class _Counted:
 def export_sft(plan: dict, run: RunFiles, model, tok, summary: dict) -> str:
     from webmill.train.checkpoint import weights_for_disk
 
-    mcfg = ModelConfig(**plan["model"])
+    mcfg = ModelConfig.from_dict(plan["model"], f"{plan['run_dir']}/plan.json")
     chat_ids = chatlib.ChatIds.of(tok)
     eos = toklib.special_ids(tok)["eos"]
     base = RunFiles(run.root, plan["base"]["run"])

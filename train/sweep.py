@@ -25,7 +25,7 @@ import time
 
 from webmill.errors import UserError
 from webmill.names import check_name
-from webmill.shards import layout
+from webmill.shards import jsonfile, layout
 from webmill.shards.root import CorpusRoot
 from webmill.train.config import TrainConfig
 from webmill.train.runfiles import RunFiles
@@ -145,7 +145,7 @@ def check_reusable(root: CorpusRoot, name: str, finished: list[dict]) -> None:
     """A finished run is reused only if it was trained as the sweep would train it now (a changed ``[train]``
     table, tokenizer or shard set would otherwise mix two grids in one fit): one line before anything starts."""
     for plan in finished:
-        changed = settings_changed(RunFiles.of(plan).read_json("plan.json"), plan)
+        changed = settings_changed(RunFiles.of(plan).read_plan(), plan)
         if changed:
             detail = ", ".join(_WHOLE.get(k) or f"{k} {a!r} → {b!r}" for k, (a, b) in changed.items())
             raise UserError(
@@ -394,13 +394,12 @@ def _run_sweep(root: CorpusRoot, cfg: TrainConfig, *, shards, name, sizes, token
 
 def read_sweeps(root: CorpusRoot) -> dict[str, dict]:
     """Every sweep of the root (for the report), by name."""
-    import json
 
     out = {}
     for name in root.listdir(layout.SWEEPS) if root.exists(layout.SWEEPS) else []:
         if root.exists(layout.sweep(name), "sweep.json"):
             try:
-                out[name] = json.loads(root.read_bytes(layout.sweep(name), "sweep.json"))
-            except ValueError:
+                out[name] = jsonfile.read(root, layout.sweep(name), "sweep.json", required={"points": list, "fit": dict})
+            except jsonfile.DamagedFile:
                 continue
     return out

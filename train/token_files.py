@@ -140,6 +140,7 @@ def part_entries(manifest: dict) -> dict:
                 "tokens": shard["tokens"],
                 "group_docs": shard["group_docs"],
                 "group_empty": shard["group_empty"],
+                "sha256": shard.get("token_sha256"),
             }
     return out
 
@@ -162,6 +163,15 @@ def check_sizes(fs, entry: dict) -> None:
                 f"{path}: token file is truncated or damaged ({info.size:,} bytes, the manifest says {size:,}; "
                 "re-run `webmill tokenizer encode`)"
             )
+    from webmill.shards.reader import verify_default
+
+    if entry.get("sha256") and verify_default():  # WEBMILL_VERIFY_PARTS=1: the ids are the ones encoded
+        digest = hashlib.sha256()
+        with fs.open_input_stream(entry["file"]) as f:
+            while chunk := f.read(8 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != entry["sha256"]:
+            raise UserError(f"{entry['file']}: token file does not match its sha256 in the manifest (re-run `webmill tokenizer encode`)")
 
 
 def read_slice(fs, s) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +180,14 @@ def read_slice(fs, s) -> tuple[np.ndarray, np.ndarray]:
         raw = f.read_at(8 * (s.docs + 1), 8 * s.first_doc)
     if len(raw) != 8 * (s.docs + 1):
         raise UserError(f"{s.index}: token index is truncated (re-run `webmill tokenizer encode`)")
-    offsets = np.frombuffer(raw, dtype="<u8").astype(np.int64)
+    offsets = np.frombuffer(raw, dtype="<u8")
+    # an index edited to decrease, or to point past the token file, would train on other documents'
+    # ids (or ask for terabytes): offsets rise, and stay within the file the manifest sized
+    if np.any(offsets[1:] < offsets[:-1]) or int(offsets[-1]) > s.file_tokens:
+        raise UserError(
+            f"{s.index}: token index is damaged (offsets decrease or pass the token file's end; re-run `webmill tokenizer encode`)"
+        )
+    offsets = offsets.astype(np.int64)
     dtype = np.dtype(s.dtype).newbyteorder("<")
     n = int(offsets[-1] - offsets[0])
     with fs.open_input_file(s.file) as f:

@@ -99,7 +99,7 @@ def train_loop(plan: dict) -> dict:
         torch.cuda.set_device(device)
     accel.configure(device)
     torch.manual_seed(cfg["seed"])
-    model = LlamaLM(ModelConfig(**plan["model"]))
+    model = LlamaLM(ModelConfig.from_dict(plan["model"], f"{plan['run_dir']}/plan.json"))
     model.init_weights(cfg["seed"])
     model.to(device)
     tok = load_tokenizer(run.root, plan["tokenizer"])

@@ -77,7 +77,7 @@ def _file_lock(root, where: str):
 def _read_lease(root, where: str) -> dict | None:
     try:
         return json.loads(root.read_bytes(where, LEASE))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
