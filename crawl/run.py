@@ -79,10 +79,11 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
     import tempfile
 
     k, rel = job["worker"], layout.crawl(job["crawl_id"])
+    inbox, bad_links = _inbox(root, rel, job["round"], k, job["workers"])
     job = {
         **job,
         "root": root.uri,
-        "inbox": _inbox(root, rel, job["round"], k),
+        "inbox": inbox,
         "conditional": _conditional_for(root, job.get("previous"), k, job["workers"]),
     }
     state = WorkerState(job, root)
@@ -124,6 +125,7 @@ def run_worker(job: dict, root: CorpusRoot) -> dict:
         stats={"outcomes": counts, "bytes": int(sum(b or 0 for b in table.column("bytes").to_pylist()))},
     )
     summary["handoff_count"] = _hand_on(root, rel, job["round"], k, job["workers"], events)
+    summary["handoff_bad"] = bad_links
     summary["log_counts"] = counts
     summary["node"] = _node_id()
     return summary
@@ -144,15 +146,61 @@ def _hand_on(root: CorpusRoot, rel: str, round_: int, k: int, workers: int, even
     return sum(map(len, by_owner.values()))
 
 
-def _inbox(root: CorpusRoot, rel: str, round_: int, k: int) -> list[dict]:
+def _inbox(root: CorpusRoot, rel: str, round_: int, k: int, workers: int) -> tuple[list[dict], int]:
+    """(the links other workers handed to worker k last round, how many lines were refused). The
+    files lie in the root, where anyone who can write it can edit them: each entry is rebuilt from
+    what ``handoff_entry`` accepts, never taken as written."""
     if round_ == 0:
-        return []
+        return [], 0
     folder = (rel, HANDOFF, f"r{round_ - 1:04d}", f"to-{k:04d}")
     out: list[dict] = []
+    bad = 0
     for name in root.listdir(*folder):
         if name.endswith(".jsonl"):
-            out += [json.loads(line) for line in root.read_bytes(*folder, name).splitlines() if line.strip()]
-    return out
+            for line in root.read_bytes(*folder, name).splitlines():
+                if line.strip():
+                    entry = handoff_entry(line, k, workers)
+                    if entry is None:
+                        bad += 1
+                    else:
+                        out.append(entry)
+    return out, bad
+
+
+MAX_URL = 4096
+
+
+def handoff_entry(line: bytes, k: int, workers: int) -> dict | None:
+    """One handoff line as the link it names, or None where it is not one worker k should crawl: not
+    JSON, a URL that is not http(s), a host another worker owns (one owner per host keeps a
+    host's politeness in one place), a depth that is not a count (a negative one would lift
+    max_depth), a referrer that is not a URL."""
+    try:
+        e = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(e, dict):
+        return None
+    url, depth, referrer = e.get("url"), e.get("depth", 0), e.get("referrer")
+    if not isinstance(url, str) or len(url) > MAX_URL or not url.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        host = host_of(url)
+    except ValueError:  # urlsplit refuses some netlocs (an unclosed IPv6 bracket)
+        return None
+    if not host or owner_of(host, workers) != k:
+        return None
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 1_000_000:
+        return None
+    if referrer is not None and (
+        not isinstance(referrer, str) or len(referrer) > MAX_URL or not referrer.lower().startswith(("http://", "https://"))
+    ):
+        return None
+    try:
+        url = canonical(url)
+    except ValueError:
+        return None
+    return {"url": url, "depth": depth, "referrer": referrer}
 
 
 def _conditional_for(root: CorpusRoot, previous: dict | None, k: int, workers: int) -> dict:
@@ -261,6 +309,7 @@ def _run_crawl_locked(root: CorpusRoot, ray, crawl_id: str, spec: dict, *, catal
         "log": layout.crawl_log(crawl_id),
         "repaired": [r for s in summaries for r in s.get("repaired", [])],
         "nodes": sorted({s["node"] for s in summaries if s.get("node")}),
+        "handoff_refused": sum(s.get("handoff_bad", 0) for s in summaries),
     }
 
 
