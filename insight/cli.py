@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from webmill.cli import finish, json_option, pass_ctx
+from webmill.printable import printable
 
 
 def _root(ctx, root_arg):
@@ -73,6 +74,8 @@ def query(ctx, args, fmt, limit):
     elif fmt == "csv":
         w = csv.writer(sys.stdout)
         w.writerow(cols)
+        if sys.stdout.isatty():  # to a file or a pipe the values go as they are
+            rows = [[printable(v) if isinstance(v, str) else v for v in r] for r in rows]
         w.writerows(rows)
     else:
         shown = [[_cell(v) for v in r] for r in rows[:limit]]
@@ -110,11 +113,12 @@ def trace(ctx, target, raw, max_bytes, as_json):
     if not raw:
         finish(as_json, t, render_document(t))
         return
-    sources = [c["source"] for d in t["documents"] for c in d["clean"] if c.get("source")]
-    sources += [{"warc": c["warc_file"], "offset": c["warc_offset"]} for c in t["crawl"] if c.get("warc_file") and not sources]
+    sources = [(c["source"], c["run"]) for d in t["documents"] for c in d["clean"] if c.get("source")]
+    sources += [({"warc": c["warc_file"], "offset": c["warc_offset"]}, None) for c in t["crawl"] if c.get("warc_file") and not sources]
     if not sources:
         raise UserError(f"trace --raw: {target!r} has no stored WARC record (its fetch stored nothing)")
-    src = sources[0]
+    src, clean_run = sources[0]
+    check_source(root, src["warc"], clean_run)
     try:
         rec = read_record(source_input(root, src["warc"]), src["offset"], max_body=max_bytes)
     except SourceError as e:
@@ -129,17 +133,36 @@ def trace(ctx, target, raw, max_bytes, as_json):
         }
         finish(True, t, [])
         return
-    click.echo(f"{src['warc']} @ {src['offset']}", err=True)
+    click.echo(printable(f"{src['warc']} @ {src['offset']}"), err=True)
     out = sys.stdout.buffer
-    out.write(rec["warc_headers"].encode())
-    out.write(rec["http_headers"].encode())
-    out.write(rec["payload"])
+    if sys.stdout.isatty():  # a page's bytes on a terminal: its escapes escaped (to a file, the bytes as stored)
+        text = (rec["warc_headers"] + rec["http_headers"]).encode() + rec["payload"]
+        out.write(printable(text.decode("utf-8", "replace"), keep_newlines=True).encode())
+    else:
+        out.write(rec["warc_headers"].encode())
+        out.write(rec["http_headers"].encode())
+        out.write(rec["payload"])
     if rec["truncated"]:
         out.write(f"\n[payload cut at {max_bytes:,} bytes: --max-bytes]\n".encode())
     out.flush()
 
 
+def check_source(root, warc: str, clean_run: str | None) -> None:
+    """A record's source is read only where it lies under the root (``CorpusRoot.path``'s checks) or is
+    one of the inputs its clean run recorded: a crafted ``source`` must not make ``trace --raw`` open
+    any file or bucket the operator's credentials reach."""
+    from webmill.errors import UserError
+    from webmill.shards import layout
+    from webmill.shards.manifest import Manifest
+
+    if "://" not in warc:
+        return
+    recorded = (Manifest.read_json(root, layout.clean_docs(clean_run)) or {}).get("inputs") if clean_run else None
+    if not isinstance(recorded, list) or warc not in recorded:
+        raise UserError(f"trace --raw: the record's source {warc} is neither under the root nor an input its clean run recorded")
+
+
 def _cell(v) -> str:
     s = "NULL" if v is None else str(v)
-    s = s.replace("\n", " ")
+    s = printable(s.replace("\n", " "))
     return s if len(s) <= 80 else s[:77] + "..."

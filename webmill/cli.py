@@ -18,6 +18,7 @@ import click
 from webmill import __version__
 from webmill.config import Config, load_config
 from webmill.errors import UserError
+from webmill.printable import printable
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Context:
 
     def say(self, msg: str) -> None:
         if self.verbosity >= 0:
-            click.echo(msg, err=True)
+            click.echo(printable(msg), err=True)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -64,7 +65,7 @@ def finish(as_json: bool, summary: dict, lines: list[str]) -> None:
         click.echo(json.dumps(summary, sort_keys=True, default=str))
     else:
         for line in lines:
-            click.echo(line)
+            click.echo(printable(line))
 
 
 def not_built(verb: str, issue: int) -> Callable:
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         args = hoist(cli, list(sys.argv[1:] if argv is None else argv))
         cli.main(args=args, prog_name="webmill", standalone_mode=False)
     except UserError as e:
-        click.echo(f"webmill: error: {e}", err=True)
+        click.echo(printable(f"webmill: error: {e}"), err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("webmill: interrupted", err=True)
