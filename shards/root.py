@@ -26,6 +26,9 @@ class CorpusRoot:
         self.base = base.rstrip("/") or "/"
         self.uri = uri or base
         self.shown = public_uri(self.uri)
+        # folder → the owner token of the lease this process (or the run that sent this root to a
+        # Ray task) holds on it, on an object store (webmill.locks); travels with the root
+        self.fences: dict[str, str] = {}
 
     @classmethod
     def open(cls, root: "str | os.PathLike | CorpusRoot", *, create: bool = True, writable: bool = True) -> "CorpusRoot":
@@ -161,6 +164,8 @@ class CorpusRoot:
         the data and the rename are fsynced, so a power loss leaves the old file or the new one,
         never an empty one (an empty commit record would make its dataset unreadable)."""
         target = self.path(*parts)
+        if self.fences:
+            self.check_fence(posixpath.join(*parts))
         self.fs.create_dir(posixpath.dirname(target), recursive=True)
         tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
         if self.is_local:
@@ -175,6 +180,19 @@ class CorpusRoot:
             f.write(data)
         self.fs.move(tmp, target)
 
+    def check_fence(self, rel: str) -> None:
+        """Before a commit point under a leased folder: the lease must still be this run's. A run
+        stopped past its lease (a paused VM, a stalled process) whose folder another run has since
+        taken stops here with one line, instead of writing checkpoints or records over the other's."""
+        from webmill.locks import LEASE, check_owner
+
+        rel = posixpath.normpath(rel)
+        if posixpath.basename(rel) == LEASE:
+            return
+        for where, owner in list(self.fences.items()):
+            if rel == where or rel.startswith(where + "/"):
+                check_owner(self, where, owner, rel)
+
     def delete(self, *parts: str) -> None:
         p = self.path(*parts)
         info = self.fs.get_file_info(p)
@@ -187,8 +205,8 @@ class CorpusRoot:
         # An s3:// root is rebuilt from its URI on the other side: pyarrow does not pickle the
         # retry strategy. Other filesystems pickle whole.
         if self.uri.lower().startswith("s3://"):
-            return (_reopen_s3, (self.uri,))
-        return (CorpusRoot, (self.fs, self.base, self.uri))
+            return (_reopen_s3, (self.uri, dict(self.fences)))
+        return (_rebuild, (self.fs, self.base, self.uri, dict(self.fences)))
 
     def __repr__(self) -> str:
         return f"CorpusRoot({self.shown!r})"
@@ -217,6 +235,12 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _reopen_s3(uri: str) -> CorpusRoot:
+def _reopen_s3(uri: str, fences: dict | None = None) -> CorpusRoot:
     fs, base = s3_filesystem(uri)
-    return CorpusRoot(fs, base, uri)
+    return _rebuild(fs, base, uri, fences)
+
+
+def _rebuild(fs, base: str, uri: str, fences: dict | None = None) -> CorpusRoot:
+    root = CorpusRoot(fs, base, uri)
+    root.fences.update(fences or {})
+    return root

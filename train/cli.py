@@ -180,7 +180,7 @@ def sft(ctx, run, data, name, resume, epochs, max_steps, stop_after, device, as_
             plan["sft"].update({k: v for k, v in dataclasses.asdict(cfg).items() if k in ("stop_after", "device")})
         else:
             plan = make_sft_plan(root, dataclasses.asdict(cfg), base=run, data=data, name=name, say=lambda m: click.echo(m, err=True))
-        s = sft_loop(plan)
+        s = sft_loop({**plan, "_fences": dict(root.fences)})
     d = s["data"]
     skipped = ", ".join(f"{why} {n:,}" for why, n in sorted(d["skipped"].items())) or "none"
     lines = [

@@ -17,8 +17,9 @@ def run_training(plan: dict, ray_fn=None) -> dict:
     from webmill.locks import run_lock
 
     folder, name = posixpath.split(plan["run"].strip("/"))
-    with run_lock(RunFiles.of(plan).root, folder, name):
-        return _run_training_locked(plan, ray_fn)
+    root = RunFiles.of(plan).root
+    with run_lock(root, folder, name):
+        return _run_training_locked({**plan, "_fences": dict(root.fences)}, ray_fn)
 
 
 def _run_training_locked(plan: dict, ray_fn) -> dict:

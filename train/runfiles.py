@@ -28,9 +28,12 @@ from webmill.shards.root import CorpusRoot, fsync_dir
 PLAN_KEYS = {"name": str, "model": dict, "tokenizer": str, "data": dict}
 
 
-def open_root(uri: str) -> CorpusRoot:
-    """The root a plan names (on a Ray Train worker, or in a later command)."""
-    return CorpusRoot.open(uri, create=False, writable=False)
+def open_root(uri: str, fences: dict | None = None) -> CorpusRoot:
+    """The root a plan names (on a Ray Train worker, or in a later command), with the leases the
+    run holds on it (``webmill.locks``), so that its commit points check them."""
+    root = CorpusRoot.open(uri, create=False, writable=False)
+    root.fences.update(fences or {})
+    return root
 
 
 class RunFiles:
@@ -41,7 +44,7 @@ class RunFiles:
 
     @classmethod
     def of(cls, plan: dict) -> "RunFiles":
-        return cls(open_root(plan["root"]), plan["run"])
+        return cls(open_root(plan["root"], plan.get("_fences")), plan["run"])
 
     @classmethod
     def named(cls, root: CorpusRoot, run: str) -> "RunFiles":
@@ -89,7 +92,8 @@ class RunFiles:
     def write_plan(self, plan: dict) -> None:
         """``plan.json``: the plan as workers get it in memory, but with the root's URI stripped
         of credentials (the file lives in the root, where everyone who reads the root reads it)."""
-        self.write_json({**plan, "root": public_uri(plan["root"])}, "plan.json")
+        saved = {k: v for k, v in plan.items() if k != "_fences"}  # a lease's owner token is this session's alone
+        self.write_json({**saved, "root": public_uri(plan["root"])}, "plan.json")
 
     def write_folder(self, files: dict[str, bytes], *parts: str) -> str:
         """``files`` (name → bytes) as the folder ``parts``, replacing what was there."""

@@ -162,8 +162,9 @@ def train_point(plan: dict) -> dict:
     from webmill.locks import run_lock
 
     folder, label = posixpath.split(plan["run"])
-    with run_lock(RunFiles.of(plan).root, folder, label):
-        return _train_point(plan)
+    root = RunFiles.of(plan).root
+    with run_lock(root, folder, label):
+        return _train_point({**plan, "_fences": dict(root.fences)})
 
 
 def _train_point(plan: dict) -> dict:

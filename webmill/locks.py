@@ -37,6 +37,31 @@ class RunLocked(UserError):
     """Another webmill process is writing the same stage run."""
 
 
+class LeaseLost(UserError):
+    """This process's lease on a folder of an object-store root is no longer its own."""
+
+
+def ttl() -> float:
+    """Seconds a lease holds without renewal (``WEBMILL_LEASE_TTL`` shortens it in the tests)."""
+    return float(os.environ.get("WEBMILL_LEASE_TTL", TTL))
+
+
+def check_owner(root, where: str, owner: str, committing: str) -> None:
+    """The fence: the lease on ``where`` still names ``owner`` and has not run out. Read from the
+    store before every commit point (one small GET), so a run that lost its lease stops."""
+    held = _read_lease(root, where)
+    if not held or held.get("owner") != owner:
+        by = f"pid {held.get('pid')} on {held.get('host')}" if held else "nobody (the lease was removed)"
+        raise LeaseLost(
+            f"{root.display(where)}: this run lost its lease (now held by {by}) after stalling past it; stopped before writing {committing}"
+        )
+    if held.get("expires", 0) < time.time():
+        raise LeaseLost(
+            f"{root.display(where)}: this run's lease ran out (not renewed for over {ttl():.0f} s); "
+            f"stopped before writing {committing}, which another run may now own"
+        )
+
+
 def run_lock(root, stage: str, run: str):
     """The lock of one stage run, ``<stage>/<run>/`` (the name checked as a path part)."""
     check_name(run, f"name under {stage}/" if stage else "run name")
@@ -98,7 +123,7 @@ def _lease(root, where: str):
         refuse(held)
 
     def write():
-        root.write_bytes_atomic(json.dumps({**me, "expires": time.time() + TTL}).encode(), where, LEASE)
+        root.write_bytes_atomic(json.dumps({**me, "expires": time.time() + ttl()}).encode(), where, LEASE)
 
     write()
     time.sleep(SETTLE)
@@ -108,7 +133,7 @@ def _lease(root, where: str):
     stop = threading.Event()
 
     def renew():
-        while not stop.wait(TTL / 3):
+        while not stop.wait(ttl() / 3):
             held = _read_lease(root, where)
             if held and held.get("owner") != me["owner"]:
                 return  # taken over after this run stalled past its lease: the other run owns it now
@@ -117,9 +142,11 @@ def _lease(root, where: str):
 
     t = threading.Thread(target=renew, name="webmill-lease", daemon=True)
     t.start()
+    root.fences[where] = me["owner"]  # every commit point under `where` checks it (CorpusRoot.check_fence)
     try:
         yield
     finally:
+        root.fences.pop(where, None)
         stop.set()
         held = _read_lease(root, where)
         if held and held.get("owner") == me["owner"]:

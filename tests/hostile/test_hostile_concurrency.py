@@ -76,3 +76,40 @@ def test_a_part_rewritten_after_its_commit_is_refused(tmp_path, hostile):
         DatasetReader(root, "d", verify=True).read_all()
     with pytest.raises(CorruptPartError, match="checksum"):
         DatasetReader(root, "d").read_all()  # WEBMILL_VERIFY_PARTS=1 in the tests
+
+
+def test_a_lease_fences_a_run_that_lost_it(s3, hostile):
+    """#29 finding 8: a holder stopped past its lease (a paused VM) kept writing checkpoints and
+    `latest` after another run took the lease. Every commit point checks the lease first, in this
+    process and in every copy of the root sent to a Ray task or a training worker."""
+    import json
+    import pickle
+    import time
+
+    from webmill.locks import LEASE, LeaseLost
+    from webmill.train.runfiles import RunFiles
+
+    hostile.tried("a run that lost its lease commits a checkpoint", "a run whose lease ran out commits a record")
+    root = CorpusRoot.open(s3.uri())
+    with run_lock(root, "runs", "x"):
+        root.write_bytes_atomic(b"step-000001", "runs", "x", "checkpoints", "latest")
+        task_copy = pickle.loads(pickle.dumps(root))  # what a Ray task or a training worker holds
+        files = RunFiles.of({"root": root.uri, "run": "runs/x", "_fences": dict(root.fences)})
+        mine = json.loads(root.read_bytes("runs", "x", LEASE))
+        # the run stalls past its lease; another run takes the folder over
+        root.write_bytes_atomic(json.dumps({"owner": "other", "pid": 4242, "host": "elsewhere", "expires": time.time() + 120}).encode(),
+                                "runs", "x", LEASE)  # fmt: skip
+        for who in (root, task_copy, files.root):
+            with pytest.raises(LeaseLost, match="lost its lease .*pid 4242 on elsewhere"):
+                who.write_bytes_atomic(b"step-000002", "runs", "x", "checkpoints", "latest")
+        with pytest.raises(LeaseLost):
+            DatasetWriter(task_copy, "runs/x/ds", pa.schema([("n", pa.int64())])).write_unit("u", [pa.table({"n": [1]})])
+        assert root.read_bytes("runs", "x", "checkpoints", "latest") == b"step-000001"
+        assert not root.exists("runs", "x", "ds", "_commits")
+        # still its own, but run out (the renewing thread stalled with the process)
+        root.write_bytes_atomic(json.dumps({**mine, "expires": time.time() - 1}).encode(), "runs", "x", LEASE)
+        with pytest.raises(LeaseLost, match="ran out"):
+            task_copy.write_bytes_atomic(b"step-000002", "runs", "x", "summary.json")
+        root.write_bytes_atomic(json.dumps({**mine, "expires": time.time() + 120}).encode(), "runs", "x", LEASE)
+        task_copy.write_bytes_atomic(b"step-000002", "runs", "x", "checkpoints", "latest")  # its own again: it commits
+        root.write_bytes_atomic(b"elsewhere", "runs", "y", "latest")  # outside the leased folder: no check
