@@ -140,3 +140,36 @@ def test_token_ids_are_checked(corpus, small_config, hostile):
     out = _train(corpus, small_config, WEBMILL_VERIFY_PARTS="0")
     assert out.returncode == 2 and "past the tokenizer's vocabulary" in out.stderr, out.stderr[-3000:]
     assert "Traceback" not in out.stderr
+
+
+class _RunsCode:
+    """A pickle that runs a command when loaded: what a crafted optimizer.pt holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_optimizer_file_runs_no_code(corpus, tmp_path, small_config, hostile):
+    """#29 finding 17: torch.load(weights_only=True) ran code from a crafted file before torch 2.6;
+    the dependency floor is 2.6, and the file is refused with one line."""
+    import pickle
+
+    from packaging.requirements import Requirement
+
+    hostile.tried("optimizer.pt pickle that runs a command (train --resume)")
+    import tomllib
+    from pathlib import Path
+
+    deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_req = next(Requirement(d) for d in deps if d.startswith("torch"))
+    assert not torch_req.specifier.contains("2.5.1") and torch_req.specifier.contains("2.6.0")
+    marker = tmp_path / "ran"
+    (corpus / "runs" / "base" / "checkpoints" / "step-000004" / "optimizer.pt").write_bytes(pickle.dumps(_RunsCode(marker)))
+    out = webmill("--root", corpus, "--config", small_config, "train", "--resume", "base", "--max-steps", "6")
+    assert out.returncode == 2 and "optimizer.pt: corrupt checkpoint file" in out.stderr, out.stderr[-3000:]
+    assert not marker.exists()
