@@ -28,6 +28,9 @@ class Progress:
     def update(self, text: str, *, keep: bool = False) -> None:
         """The live line is now ``text``; with ``keep`` it is also a line of its own that stays (on a
         terminal above the live line, in a log at once): a milestone, such as a validation loss."""
+        from webmill.printable import printable
+
+        text = printable(text)  # a URL or a title in a status must not act on the terminal
         self.last_text = text
         if self.quiet:
             return
