@@ -81,15 +81,10 @@ def load(path: str):
 
 def load_from_root(root, folder: str):
     """The tokenizer saved in a folder of the corpus root (on any filesystem)."""
-    from tokenizers import Tokenizer
-
     shown = root.display(folder, "tokenizer.json")
     if not root.exists(folder, "tokenizer.json"):
         raise UserError(f"{shown}: no tokenizer (run `webmill tokenizer train`)")
-    try:
-        return Tokenizer.from_str(root.read_bytes(folder, "tokenizer.json").decode())
-    except Exception as e:
-        raise UserError(f"{shown}: not a tokenizer file ({first_line(e)})") from None
+    return from_bytes(root.read_bytes(folder, "tokenizer.json"), shown)
 
 
 def special_ids(tok) -> dict[str, int]:
@@ -206,7 +201,7 @@ def _encode_shard_set(root, shards: str, *, on_progress=None, ray_fn=None) -> di
         raise UserError(f"{root.display(folder)}: no tokenizer (run `webmill tokenizer train`)")
     tok_json = root.read_bytes(folder, "tokenizer.json")
     sha = token_files.tokenizer_sha256(tok_json)
-    vocab = _vocab_size(tok_json)
+    vocab = _vocab_size(tok_json, root.display(folder, "tokenizer.json"))
     paths = [shard["path"] for sp in manifest["splits"].values() for shard in sp["shards"]]
     encoded = {}
     if paths:
@@ -230,7 +225,19 @@ def _encode_shard_set(root, shards: str, *, on_progress=None, ray_fn=None) -> di
     return {"shards": shards, "tokens": tokens, "tokenizer_shown": root.display(folder), **manifest["encoding"]}
 
 
-def _vocab_size(tok_json: bytes) -> int:
+def _vocab_size(tok_json: bytes, shown: str) -> int:
+    return from_bytes(tok_json, shown).get_vocab_size()
+
+
+def from_bytes(tok_json: bytes, shown: str):
+    """A tokenizer.json read from the root: damaged JSON is one line (``webmill.shards.jsonfile``),
+    and so is JSON that is not a tokenizer."""
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_str(tok_json.decode()).get_vocab_size()
+    from webmill.shards.jsonfile import parse
+
+    parse(tok_json, shown)
+    try:
+        return Tokenizer.from_str(tok_json.decode())
+    except Exception as e:  # the Rust side raises plain Exceptions
+        raise UserError(f"{shown}: not a tokenizer file ({first_line(e)})") from None
