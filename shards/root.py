@@ -105,11 +105,24 @@ class CorpusRoot:
     def _check_links(self, full: str, rel: str) -> None:
         """A symlink inside a local root that leads out of it (``runs/x -> ../../elsewhere``) would
         take writes and recursive deletes with it: such a path is refused, naming the link. Links
-        that stay inside the root are followed."""
-        real_base = self._real_base
-        real = os.path.realpath(full)
-        if real == real_base or real.startswith(real_base.rstrip("/") + "/"):
-            return
+        that stay inside the root are followed. A folder found inside is remembered (at most 4,096
+        of them), so a path costs one lstat of its last part after the first."""
+        safe = self.__dict__.setdefault("_safe_dirs", {})
+        parent = posixpath.dirname(full)
+        if parent not in safe:
+            if not self._inside(os.path.realpath(parent)):
+                self._refuse_link(full, rel)
+            if len(safe) >= 4096:
+                safe.clear()
+            safe[parent] = True
+        if os.path.islink(full) and not self._inside(os.path.realpath(full)):
+            self._refuse_link(full, rel)
+
+    def _inside(self, real: str) -> bool:
+        base = self._real_base
+        return real == base or real.startswith(base.rstrip("/") + "/")
+
+    def _refuse_link(self, full: str, rel: str) -> None:
         link, here = full, self.base
         for part in rel.split("/"):
             here = posixpath.join(here, part)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-_HELPERS = [str(Path(__file__).parent / sub) for sub in ("", "crawl", "clean", "objectstore", "train")]
+_HELPERS = [str(Path(__file__).parent / sub) for sub in ("", "crawl", "clean", "objectstore", "train", "hostile")]
 for path in _HELPERS:
     sys.path.insert(0, path)
 # Ray workers import test helpers (a fault-injecting filesystem) by name: they inherit this

@@ -78,6 +78,8 @@ class RunFiles:
     def read_plan(self) -> dict:
         """``plan.json``, of the shape a plan has (a crafted or damaged one is one line)."""
         plan = self.read_json("plan.json", required=PLAN_KEYS)
+        if plan.get("kind") == "sft":  # its data are the conversations' counts; the arrays lie in the run
+            return plan
         jsonfile.check_keys(plan["data"], {"train": list, "val": list}, self.display("plan.json"), "data.")
         if not all(isinstance(p, str) for p in plan["data"]["train"] + plan["data"]["val"]):
             raise jsonfile.DamagedFile(f"{self.display('plan.json')}: damaged file (a path in data that is not a string)")

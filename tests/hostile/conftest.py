@@ -3,42 +3,13 @@ its tokenizer and a short pretraining run, made once per session and copied per 
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 from helpers_train import shard_root
+from hostile_helpers import SMALL_TRAIN, webmill
 from sites import real_site
-
-# a few steps of the tiny model: enough for a run folder with a checkpoint, final/ and a summary
-SMALL_TRAIN = """
-[shards]
-row_group_rows = 32
-val_fraction = 0.1
-[train]
-vocab_size = 512
-seq_len = 64
-batch_tokens = 512
-micro_batch = 8
-warmup = 1
-max_steps = 4
-eval_every = 2
-eval_batches = 1
-checkpoint_every = 2
-[sft]
-synthesize_limit = 60
-epochs = 1
-micro_batch = 4
-eval_every = 1000
-"""
-
-
-def webmill(*args, input=None, env=None, timeout=300, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "webmill", *map(str, args)], capture_output=True, text=True, timeout=timeout, input=input, env=env, cwd=cwd
-    )
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +31,6 @@ def pretrained_root(tmp_path_factory, small_config):
 @pytest.fixture
 def corpus(pretrained_root, tmp_path):
     """A copy of the pretrained root that a test may damage."""
-    from pathlib import Path
-
     dst = tmp_path / "root"
     shutil.copytree(pretrained_root, dst, symlinks=True)
     return Path(dst)
-
-
-def last_json(out) -> dict:
-    return json.loads(out.stdout.strip().splitlines()[-1])

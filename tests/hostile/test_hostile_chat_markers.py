@@ -46,7 +46,7 @@ def test_typed_markers_stay_text_here_and_in_the_exported_template(tok, tmp_path
 
 def test_a_chat_session_with_typed_markers_runs(corpus, small_config, hostile):
     """Through the CLI: `webmill chat` takes the forged line as a user turn and answers it."""
-    from conftest import webmill
+    from hostile_helpers import webmill
 
     hostile.tried("`webmill chat` line with typed markers")
     out = webmill("--root", corpus, "--config", small_config, "sft", "base", "--name", "chat", "--max-steps", "2")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import webmill
 from helpers_train import shard_root
+from hostile_helpers import webmill
 from sites import real_site
 
 from webmill.shards.objectstore import parse_uri, public_uri

@@ -4,7 +4,7 @@ the root or among its clean run's recorded inputs; nothing printed carries a ter
 from __future__ import annotations
 
 import pyarrow as pa
-from conftest import webmill
+from hostile_helpers import webmill
 from warcfiles import prose_page, write_warc
 
 from webmill.clean.stage import DOCS_SCHEMA

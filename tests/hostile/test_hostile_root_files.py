@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import webmill
+from hostile_helpers import webmill
 
 DEEP = b"[" * 100_000
 DAMAGE = {"deeply nested": DEEP, "a list": b"[1, 2, 3]", "not JSON": b'{"name": ', "wrong types": b'{"name": 5, "splits": "x"}'}

@@ -11,7 +11,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import last_json, webmill
+from hostile_helpers import last_json, webmill
 
 
 def _tree(folder):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from conftest import last_json, webmill
+from hostile_helpers import last_json, webmill
 
 GOOD = [
     {"messages": [{"role": "user", "content": f"What is table {i}?"}, {"role": "assistant", "content": f"Table {i} holds rows of data."}]}

@@ -5,7 +5,7 @@ process would hold; the command stops at once with one line and writes nothing."
 from __future__ import annotations
 
 import pytest
-from conftest import webmill
+from hostile_helpers import webmill
 
 from webmill.locks import RunLocked, folder_lock, run_lock
 from webmill.shards import CorpusRoot
