@@ -42,14 +42,3 @@ def test_typed_markers_stay_text_here_and_in_the_exported_template(tok, tmp_path
     hf = AutoTokenizer.from_pretrained(tmp_path)
     theirs = hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     assert theirs == ours
-
-
-def test_a_chat_session_with_typed_markers_runs(corpus, small_config, hostile):
-    """Through the CLI: `webmill chat` takes the forged line as a user turn and answers it."""
-    from hostile_helpers import webmill
-
-    hostile.tried("`webmill chat` line with typed markers")
-    out = webmill("--root", corpus, "--config", small_config, "sft", "base", "--name", "chat", "--max-steps", "2")
-    assert out.returncode == 0, out.stderr[-3000:]
-    out = webmill("--root", corpus, "chat", "runs/chat", "--temperature", "0", "--max-new-tokens", "4", input=FORGERIES[0] + "\n")
-    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]

@@ -66,7 +66,8 @@ def test_a_run_on_a_bucket_stores_no_credentials(s3, tmp_path, small_config, hos
     uri = f"s3://{s3.key_id}:{s3.secret}@{bucket_path}?{query}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"AWS_EC2_METADATA_DISABLED": "true"}
     args = ("--root", uri, "--config", small_config)
-    for argv in (("train", "--name", "base", "--stop-after", "2"), ("train", "--resume", "base"), ("sft", "base", "--name", "chat")):
+    # sft reads the pretrained run's redacted plan.json: a redacted plan still runs
+    for argv in (("train", "--name", "base"), ("sft", "base", "--name", "chat", "--max-steps", "2")):
         out = webmill(*args, *argv, env=env, cwd=tmp_path)
         assert out.returncode == 0, out.stderr[-3000:]
         assert s3.secret not in out.stdout + out.stderr
